@@ -1,0 +1,47 @@
+-- ============================================================================
+-- The PGMQ queue
+-- ============================================================================
+-- Every unfinished job has exactly one message in the queue, a finished job
+-- none. The message is {job_id, job_type, user_id, job_parameters}.
+--
+-- Besides the queue itself, install creates:
+--   * an index on the queue table's message->>'job_id', so that a job's
+--     message is found without scanning the queue;
+--   * jobqueue.queue_name(), the configured name as a constant;
+--   * the view jobqueue.queue_messages over the queue table, so that the
+--     package's functions look messages up and lock them with static,
+--     plan-cached SQL whatever the queue is called. Messages are still
+--     written only through PGMQ's functions (send, read, set_vt, delete,
+--     archive), all present since PGMQ 1.4.
+
+do $$
+declare
+    v_queue text := (select s.queue_name from jobqueue.settings as s);
+begin
+    if to_regclass(format('pgmq.%I', 'q_' || v_queue)) is null then
+        perform pgmq.create(v_queue);
+    end if;
+
+    execute format(
+        'create index if not exists %I on pgmq.%I ((message ->> %L))',
+        'q_' || v_queue || '_job_id_idx', 'q_' || v_queue, 'job_id'
+    );
+
+    -- jobqueue.queue_name
+    -- The name of the PGMQ queue that carries the jobs (fixed at install).
+    execute format(
+        'create or replace function jobqueue.queue_name() returns text'
+        ' language sql immutable parallel safe as %L',
+        format('select %L::text', v_queue)
+    );
+
+    execute format(
+        'create or replace view jobqueue.queue_messages as'
+        ' select msg_id, read_ct, enqueued_at, vt, message from pgmq.%I',
+        'q_' || v_queue
+    );
+end;
+$$;
+
+comment on view jobqueue.queue_messages is
+'The jobs'' PGMQ queue table, under a fixed name for the package''s own functions.';

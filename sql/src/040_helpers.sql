@@ -1,0 +1,279 @@
+-- ============================================================================
+-- Private helpers (schema jobqueue): not part of the API
+-- ============================================================================
+
+-- jobqueue.current_user_id
+-- The caller's identity from the request's auth context, or NULL: the `sub`
+-- claim that PostgREST (and so Supabase's auth.uid()) reads from
+-- request.jwt.claims, or the older request.jwt.claim.sub setting. Reads the
+-- settings directly so that it works with or without Supabase's auth schema.
+-- Raises 22023 when the claim is not a uuid.
+create or replace function jobqueue.current_user_id()
+returns uuid
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_claims text := nullif(pg_catalog.current_setting('request.jwt.claims', true), '');
+    v_sub text := nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), '');
+begin
+    if v_sub is null and v_claims is not null then
+        v_sub := v_claims::jsonb ->> 'sub';
+    end if;
+    if v_sub is null then
+        return null;
+    end if;
+    if v_sub !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        raise exception 'user_id: the request''s sub claim "%" is not a uuid', v_sub
+            using errcode = '22023';
+    end if;
+    return v_sub::uuid;
+end;
+$$;
+
+-- jobqueue.message_job_id
+-- The job id carried by a queue message, or NULL for a poison message (not
+-- a JSON object, no job_id, or a job_id that is not a uuid). Never raises.
+create or replace function jobqueue.message_job_id(p_message jsonb)
+returns uuid
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+    select case
+        when pg_catalog.jsonb_typeof(p_message) = 'object'
+            and (p_message ->> 'job_id')
+            ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+            then (p_message ->> 'job_id')::uuid
+    end
+$$;
+
+-- jobqueue.job_message
+-- The queue message of a job: {job_id, job_type, user_id, job_parameters}.
+create or replace function jobqueue.job_message(
+    p_job_id uuid, p_job_type text, p_user_id uuid, p_job_parameters jsonb
+)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+    select pg_catalog.jsonb_build_object(
+        'job_id', p_job_id,
+        'job_type', p_job_type,
+        'user_id', p_user_id,
+        'job_parameters', p_job_parameters
+    )
+$$;
+
+-- jobqueue.check_json_schema
+-- Checks p_value against a JSON Schema subset and raises 22023 naming the
+-- offending field (p_path) at the first violation. Keywords: type (one name
+-- or a list: object, array, string, integer, number, boolean, null), enum,
+-- minimum, maximum, minLength, maxLength, properties, required,
+-- additionalProperties (false or a schema), items, minItems, maxItems.
+-- Other keywords are ignored. A NULL schema accepts anything.
+create or replace function jobqueue.check_json_schema(p_schema jsonb, p_value jsonb, p_path text)
+returns void
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_kind text := pg_catalog.jsonb_typeof(p_value);
+    v_types jsonb;
+    v_number numeric;
+    v_length integer;
+    v_key text;
+    v_item jsonb;
+    v_index integer := 0;
+begin
+    if p_schema is null then
+        return;
+    end if;
+    if v_kind = 'number' then
+        v_number := (p_value #>> '{}')::numeric;
+    end if;
+
+    if p_schema ? 'type' then
+        v_types := case pg_catalog.jsonb_typeof(p_schema -> 'type')
+            when 'array' then p_schema -> 'type'
+            else pg_catalog.jsonb_build_array(p_schema -> 'type')
+        end;
+        if not exists (
+            select
+            from pg_catalog.jsonb_array_elements_text(v_types) as t (name)
+            where t.name = v_kind
+                or (t.name = 'integer' and v_kind = 'number' and v_number = pg_catalog.trunc(v_number))
+        ) then
+            raise exception '% must be of type %, not %', p_path,
+                pg_catalog.array_to_string(array(select pg_catalog.jsonb_array_elements_text(v_types)), ' or '),
+                v_kind
+                using errcode = '22023';
+        end if;
+    end if;
+
+    if p_schema ? 'enum' and not exists (
+        select from pg_catalog.jsonb_array_elements(p_schema -> 'enum') as e (value) where e.value = p_value
+    ) then
+        raise exception '% must be one of %', p_path, p_schema -> 'enum' using errcode = '22023';
+    end if;
+
+    if v_kind = 'number' then
+        if p_schema ? 'minimum' and v_number < (p_schema ->> 'minimum')::numeric then
+            raise exception '% must be at least %', p_path, p_schema ->> 'minimum' using errcode = '22023';
+        end if;
+        if p_schema ? 'maximum' and v_number > (p_schema ->> 'maximum')::numeric then
+            raise exception '% must be at most %', p_path, p_schema ->> 'maximum' using errcode = '22023';
+        end if;
+    elsif v_kind = 'string' then
+        v_length := pg_catalog.length(p_value #>> '{}');
+        if p_schema ? 'minLength' and v_length < (p_schema ->> 'minLength')::integer then
+            raise exception '% must be at least % characters long', p_path, p_schema ->> 'minLength'
+                using errcode = '22023';
+        end if;
+        if p_schema ? 'maxLength' and v_length > (p_schema ->> 'maxLength')::integer then
+            raise exception '% must be at most % characters long', p_path, p_schema ->> 'maxLength'
+                using errcode = '22023';
+        end if;
+    elsif v_kind = 'object' then
+        for v_key in select r.key from pg_catalog.jsonb_array_elements_text(p_schema -> 'required') as r (key) loop
+            if not p_value ? v_key then
+                raise exception '%.% is required', p_path, v_key using errcode = '22023';
+            end if;
+        end loop;
+        for v_key in select k.key from pg_catalog.jsonb_object_keys(p_value) as k (key) order by 1 loop
+            if p_schema -> 'properties' ? v_key then
+                perform jobqueue.check_json_schema(
+                    p_schema -> 'properties' -> v_key, p_value -> v_key, p_path || '.' || v_key
+                );
+            elsif p_schema -> 'additionalProperties' = 'false'::jsonb then
+                raise exception '% has an unknown key "%"', p_path, v_key
+                    using errcode = '22023',
+                    hint = pg_catalog.format('Allowed keys: %s.', (
+                        select pg_catalog.string_agg(k.key, ', ' order by k.key)
+                        from pg_catalog.jsonb_object_keys(p_schema -> 'properties') as k (key)
+                    ));
+            elsif pg_catalog.jsonb_typeof(p_schema -> 'additionalProperties') = 'object' then
+                perform jobqueue.check_json_schema(
+                    p_schema -> 'additionalProperties', p_value -> v_key, p_path || '.' || v_key
+                );
+            end if;
+        end loop;
+    elsif v_kind = 'array' then
+        v_length := pg_catalog.jsonb_array_length(p_value);
+        if p_schema ? 'minItems' and v_length < (p_schema ->> 'minItems')::integer then
+            raise exception '% must have at least % items', p_path, p_schema ->> 'minItems' using errcode = '22023';
+        end if;
+        if p_schema ? 'maxItems' and v_length > (p_schema ->> 'maxItems')::integer then
+            raise exception '% must have at most % items', p_path, p_schema ->> 'maxItems' using errcode = '22023';
+        end if;
+        if p_schema ? 'items' then
+            for v_item in select e.value from pg_catalog.jsonb_array_elements(p_value) as e (value) loop
+                perform jobqueue.check_json_schema(p_schema -> 'items', v_item, p_path || '[' || v_index || ']');
+                v_index := v_index + 1;
+            end loop;
+        end if;
+    end if;
+end;
+$$;
+
+-- jobqueue.retry_delay_seconds
+-- The backoff before retry number p_retry (1 for the first retry):
+-- p_base * 2^(p_retry - 1) seconds, capped by settings.max_backoff_seconds.
+create or replace function jobqueue.retry_delay_seconds(p_base integer, p_retry integer)
+returns integer
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select least(
+        p_base::numeric * pg_catalog.power(2::numeric, least(p_retry - 1, 30)),
+        (select s.max_backoff_seconds from jobqueue.settings as s)
+    )::integer
+$$;
+
+-- jobqueue.end_attempt
+-- Ends a processing job's attempt with an error: back to pending with
+-- retry_count + 1 and a new message delayed by the type's backoff when the
+-- type allows another retry, else failed. Deletes the attempt's message
+-- (p_msg_id, may be NULL when it is already gone). Returns the new status.
+-- The caller holds the row locks, message first, then job.
+create or replace function jobqueue.end_attempt(
+    p_job public.jobs,
+    p_msg_id bigint,
+    p_error_message text,
+    p_error_type text,
+    p_error_context jsonb
+)
+returns text
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_type public.job_types;
+    v_status text;
+begin
+    select t.* into v_type from public.job_types as t where t.name = p_job.job_type;
+
+    if p_job.retry_count < v_type.max_retries then
+        v_status := 'pending';
+        update public.jobs as j
+        set status = 'pending',
+            retry_count = j.retry_count + 1,
+            error_message = p_error_message,
+            error_type = p_error_type,
+            error_context = p_error_context
+        where j.id = p_job.id;
+        perform pgmq.send(
+            jobqueue.queue_name(),
+            jobqueue.job_message(p_job.id, p_job.job_type, p_job.user_id, p_job.job_parameters),
+            jobqueue.retry_delay_seconds(v_type.retry_backoff_seconds, p_job.retry_count + 1)
+        );
+    else
+        v_status := 'failed';
+        update public.jobs as j
+        set status = 'failed',
+            error_message = p_error_message,
+            error_type = p_error_type,
+            error_context = p_error_context
+        where j.id = p_job.id;
+    end if;
+
+    if p_msg_id is not null then
+        perform pgmq.delete(jobqueue.queue_name(), p_msg_id);
+    end if;
+    return v_status;
+end;
+$$;
+
+-- jobqueue.raise_no_such_job
+-- Raises P0002 for a job id that does not exist (or that the caller may not
+-- see: both give the same answer).
+create or replace function jobqueue.raise_no_such_job(p_job_id uuid)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    raise exception 'job_id: no job %', p_job_id
+        using errcode = 'P0002', hint = 'Check the id; get_job() lists only jobs you may see.';
+end;
+$$;
+
+-- jobqueue.raise_lease_lost
+-- Raises 55000 for an attempt that is no longer the job's current one.
+create or replace function jobqueue.raise_lease_lost(p_job_id uuid, p_msg_id bigint, p_why text)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    raise exception 'job %: attempt msg_id % is no longer current: %', p_job_id, p_msg_id, p_why
+        using errcode = '55000',
+        hint = 'The attempt was timed out, retried, cancelled or recovered; drop its result.';
+end;
+$$;

@@ -1,0 +1,112 @@
+-- ============================================================================
+-- Triggers on public.jobs: validation, the state machine, enqueueing
+-- ============================================================================
+-- They fire for the package's functions and for hand-written SQL alike, in
+-- the order their names give (_100 before _500 before _900).
+
+-- jobqueue.tg_jobs__validate
+-- BEFORE INSERT, and UPDATE of job_type or job_parameters: a new job starts
+-- as pending (55000 otherwise), takes its user_id from the request's auth
+-- context when none is given (22023 when there is none), and its parameters
+-- must pass validate_job_parameters() (22023).
+create or replace function jobqueue.tg_jobs__validate()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if tg_op = 'INSERT' then
+        if new.status is distinct from 'pending' then
+            raise exception 'status: a new job starts as pending, not %', coalesce(new.status, 'NULL')
+                using errcode = '55000';
+        end if;
+        new.user_id := coalesce(new.user_id, jobqueue.current_user_id());
+        if new.user_id is null then
+            raise exception 'user_id is required'
+                using errcode = '22023',
+                hint = 'Pass user_id, or call with a request.jwt.claims sub (PostgREST, Supabase).';
+        end if;
+    elsif new.job_type is not distinct from old.job_type
+        and new.job_parameters is not distinct from old.job_parameters then
+        return new;
+    end if;
+    perform public.validate_job_parameters(new.job_type, new.job_parameters);
+    return new;
+end;
+$$;
+
+-- jobqueue.tg_jobs__transition
+-- BEFORE UPDATE: the state machine. Legal changes of status:
+--   pending -> processing, processing -> completed, processing -> failed,
+--   pending -> failed, processing -> pending (a retry: retry_count rises).
+-- Anything else raises 55000. Keeping the status is always allowed.
+-- Fills started_at (-> processing) and completed_at (-> completed, failed),
+-- and moves updated_at on every update.
+create or replace function jobqueue.tg_jobs__transition()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if new.status is distinct from old.status then
+        if (old.status, new.status) not in (
+            ('pending', 'processing'),
+            ('processing', 'completed'),
+            ('processing', 'failed'),
+            ('pending', 'failed'),
+            ('processing', 'pending')
+        ) then
+            raise exception 'status: illegal transition % -> % for job %', old.status, new.status, old.id
+                using errcode = '55000',
+                hint = 'Legal: pending -> processing -> completed | failed | pending (retry), pending -> failed.';
+        end if;
+        if old.status = 'processing' and new.status = 'pending' and new.retry_count <= old.retry_count then
+            raise exception 'status: processing -> pending is a retry, and must raise retry_count (job %)', old.id
+                using errcode = '55000';
+        end if;
+        if new.status = 'processing' then
+            new.started_at := now();
+        elsif new.status in ('completed', 'failed') then
+            new.completed_at := coalesce(new.completed_at, now());
+        end if;
+    end if;
+    new.updated_at := pg_catalog.clock_timestamp();
+    return new;
+end;
+$$;
+
+-- jobqueue.tg_jobs__enqueue
+-- AFTER INSERT, once per statement: sends one PGMQ message per new job, in
+-- the inserting transaction (a rollback leaves neither row nor message).
+create or replace function jobqueue.tg_jobs__enqueue()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_messages jsonb [];
+begin
+    select pg_catalog.array_agg(
+        jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
+    )
+    into v_messages
+    from new_jobs as n;
+    if v_messages is not null then
+        perform pgmq.send_batch(jobqueue.queue_name(), v_messages, 0);
+    end if;
+    return null;
+end;
+$$;
+
+create or replace trigger jobs_100_validate
+before insert or update of job_type, job_parameters on public.jobs
+for each row execute function jobqueue.tg_jobs__validate();
+
+create or replace trigger jobs_500_transition
+before update on public.jobs
+for each row execute function jobqueue.tg_jobs__transition();
+
+create or replace trigger jobs_900_enqueue
+after insert on public.jobs
+referencing new table as new_jobs
+for each statement execute function jobqueue.tg_jobs__enqueue();

@@ -1,0 +1,408 @@
+-- ============================================================================
+-- The public API
+-- ============================================================================
+-- Lock order, everywhere: a job's queue message first, then the job row.
+-- pgmq.read() locks messages before dequeue_jobs() can see their jobs, so
+-- every other function follows it; concurrent calls then never deadlock.
+-- (recover_orphans() also visits jobs first, but only ever takes a message
+-- lock with SKIP LOCKED there, so it never waits in the wrong order.)
+
+-- Drop API functions whose signature is no longer the current one, so that
+-- no call becomes ambiguous after an upgrade.
+do $$
+declare
+    v_current text [] := array[
+        'submit_job(text,jsonb,uuid)',
+        'submit_jobs(text,jsonb[],uuid)',
+        'validate_job_parameters(text,jsonb)',
+        'dequeue_jobs(integer,integer)',
+        'complete_job(uuid,jsonb,bigint)',
+        'fail_job(uuid,text,text,jsonb,bigint)',
+        'extend_job_lease(uuid,bigint,integer)',
+        'cancel_job(uuid)',
+        'get_job(uuid)',
+        'recover_orphans()'
+    ];
+    v_old regprocedure;
+begin
+    for v_old in
+        select p.oid::regprocedure
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'public'::regnamespace
+            and p.proname = any(array(select pg_catalog.split_part(c, '(', 1) from pg_catalog.unnest(v_current) as c))
+            and pg_catalog.format('%s(%s)', p.proname, pg_catalog.oidvectortypes(p.proargtypes)) <> all(
+                array(select pg_catalog.replace(c, ',', ', ') from pg_catalog.unnest(v_current) as c)
+            )
+    loop
+        raise notice 'dropping %, replaced by a new signature', v_old;
+        execute pg_catalog.format('drop function %s', v_old);
+    end loop;
+end;
+$$;
+
+-- jobqueue.lock_attempt
+-- Locks the job's current queue message and returns its msg_id. With
+-- p_msg_id given, that message must still carry the job: otherwise P0002
+-- when the job does not exist, 55000 when the attempt is gone. Without it,
+-- locks the job's message if it has one, else returns NULL.
+create or replace function jobqueue.lock_attempt(p_job_id uuid, p_msg_id bigint)
+returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_msg_id bigint;
+begin
+    if p_job_id is null then
+        raise exception 'job_id must not be null' using errcode = '22023';
+    end if;
+    if p_msg_id is not null then
+        select m.msg_id into v_msg_id
+        from jobqueue.queue_messages as m
+        where m.msg_id = p_msg_id and m.message ->> 'job_id' = p_job_id::text
+        for update;
+        if not found then
+            if not exists (select from public.jobs as j where j.id = p_job_id) then
+                perform jobqueue.raise_no_such_job(p_job_id);
+            end if;
+            perform jobqueue.raise_lease_lost(p_job_id, p_msg_id, 'its message is gone');
+        end if;
+    else
+        select m.msg_id into v_msg_id
+        from jobqueue.queue_messages as m
+        where m.message ->> 'job_id' = p_job_id::text
+        order by m.msg_id
+        limit 1
+        for update;
+    end if;
+    return v_msg_id;
+end;
+$$;
+
+-- jobqueue.lock_job
+-- Locks and returns a job row; P0002 when there is none. With p_status,
+-- raises 55000 when the job is in another status.
+create or replace function jobqueue.lock_job(p_job_id uuid, p_status text, p_msg_id bigint)
+returns public.jobs
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_job public.jobs;
+begin
+    select j.* into v_job from public.jobs as j where j.id = p_job_id for update;
+    if not found then
+        perform jobqueue.raise_no_such_job(p_job_id);
+    end if;
+    if p_status is not null and v_job.status <> p_status then
+        if p_msg_id is not null then
+            perform jobqueue.raise_lease_lost(p_job_id, p_msg_id, 'the job is ' || v_job.status);
+        end if;
+        raise exception 'job %: status is %, not %', p_job_id, v_job.status, p_status
+            using errcode = '55000';
+    end if;
+    return v_job;
+end;
+$$;
+
+-- validate_job_parameters
+-- Checks job parameters for a job type, as submit_job() does: raises 22023
+-- naming the field (unknown or NULL job_type; parameters that are not a JSON
+-- object, larger than 64 KiB, or break the type's parameters_schema).
+-- NULL parameters mean {}. Writes nothing.
+create or replace function public.validate_job_parameters(job_type text, job_parameters jsonb)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_schema jsonb;
+    v_parameters jsonb := coalesce(validate_job_parameters.job_parameters, '{}'::jsonb);
+begin
+    if validate_job_parameters.job_type is null then
+        raise exception 'job_type must not be null' using errcode = '22023';
+    end if;
+    select t.parameters_schema into v_schema
+    from public.job_types as t
+    where t.name = validate_job_parameters.job_type;
+    if not found then
+        raise exception 'job_type: unknown job type "%"', validate_job_parameters.job_type
+            using errcode = '22023',
+            hint = 'Register it first: insert into job_types (name) values (...).';
+    end if;
+    if pg_catalog.jsonb_typeof(v_parameters) <> 'object' then
+        raise exception 'job_parameters must be a JSON object, not %', pg_catalog.jsonb_typeof(v_parameters)
+            using errcode = '22023';
+    end if;
+    if pg_catalog.pg_column_size(v_parameters) > 65536 then
+        raise exception 'job_parameters is too large: % bytes, at most 65536', pg_catalog.pg_column_size(v_parameters)
+            using errcode = '22023', hint = 'Store large data elsewhere and pass a reference.';
+    end if;
+    perform jobqueue.check_json_schema(v_schema, v_parameters, 'job_parameters');
+end;
+$$;
+
+-- submit_jobs
+-- Submits one job per element of job_parameters, all of job_type, for
+-- user_id (NULL: the request's auth context). Validates every element and
+-- writes nothing if any is invalid (22023, as submit_job). Inserts pending
+-- jobs and sends their messages in the caller's transaction. Returns the
+-- new ids in the order of the array.
+create or replace function public.submit_jobs(job_type text, job_parameters jsonb [], user_id uuid default null)
+returns setof uuid
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_user_id uuid := coalesce(submit_jobs.user_id, jobqueue.current_user_id());
+begin
+    if submit_jobs.job_parameters is null then
+        raise exception 'job_parameters must be an array of JSON objects, not NULL' using errcode = '22023';
+    end if;
+    if v_user_id is null then
+        raise exception 'user_id is required'
+            using errcode = '22023',
+            hint = 'Pass user_id, or call with a request.jwt.claims sub (PostgREST, Supabase).';
+    end if;
+    return query
+    insert into public.jobs (job_type, user_id, job_parameters)
+    select submit_jobs.job_type, v_user_id, p.parameters
+    from pg_catalog.unnest(submit_jobs.job_parameters) with ordinality as p (parameters, position)
+    order by p.position
+    returning id;
+end;
+$$;
+
+-- submit_job
+-- Submits one job: validates it (22023), inserts it as pending and sends
+-- its PGMQ message in the caller's transaction. user_id NULL: taken from
+-- the request's auth context, 22023 when there is none. Returns the job id.
+create or replace function public.submit_job(job_type text, job_parameters jsonb default null, user_id uuid default null)
+returns uuid
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+    select s.id
+    from public.submit_jobs(submit_job.job_type, array[submit_job.job_parameters], submit_job.user_id) as s (id)
+$$;
+
+-- dequeue_jobs
+-- Takes up to batch_size jobs: reads visible messages (hiding them for
+-- visibility_timeout_seconds) and turns each pending job into processing.
+-- Returns fewer rows only when no visible message is left. Along the way,
+-- as recover_orphans() would: deletes messages of missing or finished jobs,
+-- archives poison messages, and ends attempts whose message came back while
+-- the job was still processing (JobTimeout, or a retry per its type).
+-- Locks: each message (pgmq.read, SKIP LOCKED), then its job. Concurrent
+-- callers never receive the same job. Raises 22023 for bad arguments.
+create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
+returns table (
+    job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
+)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_wanted integer := dequeue_jobs.batch_size;
+    v_read integer;
+    v_message record;
+    v_job public.jobs;
+begin
+    if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
+        raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
+            using errcode = '22023';
+    end if;
+    if dequeue_jobs.visibility_timeout_seconds is null
+        or dequeue_jobs.visibility_timeout_seconds not between 1 and 86400 then
+        raise exception 'visibility_timeout_seconds must be between 1 and 86400, not %',
+            dequeue_jobs.visibility_timeout_seconds
+            using errcode = '22023';
+    end if;
+
+    loop
+        v_read := 0;
+        for v_message in
+            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
+            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
+        loop
+            v_read := v_read + 1;
+            if v_message.job_id is null then
+                raise warning 'jobqueue: archived poison message % (not a job message): %',
+                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
+                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
+                continue;
+            end if;
+
+            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
+            if not found or v_job.status in ('completed', 'failed') then
+                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
+            elsif v_job.status = 'processing' then
+                perform jobqueue.end_attempt(
+                    v_job, v_message.msg_id,
+                    'attempt abandoned: its lease expired while the job was processing',
+                    'JobTimeout',
+                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
+                );
+            else
+                update public.jobs as j set status = 'processing'
+                where j.id = v_message.job_id
+                returning j.* into v_job;
+                job_id := v_job.id;
+                msg_id := v_message.msg_id;
+                job_type := v_job.job_type;
+                user_id := v_job.user_id;
+                job_parameters := v_job.job_parameters;
+                retry_count := v_job.retry_count;
+                return next;
+                v_wanted := v_wanted - 1;
+            end if;
+        end loop;
+        exit when v_wanted = 0 or v_read = 0;
+    end loop;
+end;
+$$;
+
+-- complete_job
+-- processing -> completed: records data_references and completed_at, and
+-- deletes the attempt's message. msg_id is the attempt's lease, as
+-- dequeue_jobs() returned it: when it is no longer the job's current
+-- message, 55000 and nothing changes. P0002 for an unknown job, 55000 for a
+-- job that is not processing. Locks: the message, then the job.
+create or replace function public.complete_job(job_id uuid, data_references jsonb default null, msg_id bigint default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_msg_id bigint := jobqueue.lock_attempt(complete_job.job_id, complete_job.msg_id);
+    v_job public.jobs := jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
+begin
+    update public.jobs as j
+    set status = 'completed', data_references = complete_job.data_references
+    where j.id = v_job.id;
+    if v_msg_id is not null then
+        perform pgmq.delete(jobqueue.queue_name(), v_msg_id);
+    end if;
+end;
+$$;
+
+-- fail_job
+-- Ends a processing job's attempt with an error. When the job's type allows
+-- another retry (retry_count < max_retries), the job goes back to pending
+-- with retry_count + 1 and a new message delayed by exponential backoff,
+-- and 'pending' is returned; otherwise processing -> failed, 'failed'.
+-- Either way the error fields are recorded and the attempt's message is
+-- deleted. msg_id, P0002 and 55000 as for complete_job(); 22023 for a NULL
+-- error_message. Locks: the message, then the job.
+create or replace function public.fail_job(
+    job_id uuid,
+    error_message text,
+    error_type text default null,
+    error_context jsonb default null,
+    msg_id bigint default null
+)
+returns text
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_msg_id bigint;
+    v_job public.jobs;
+begin
+    if fail_job.error_message is null then
+        raise exception 'error_message must not be null' using errcode = '22023';
+    end if;
+    v_msg_id := jobqueue.lock_attempt(fail_job.job_id, fail_job.msg_id);
+    v_job := jobqueue.lock_job(fail_job.job_id, 'processing', fail_job.msg_id);
+    return jobqueue.end_attempt(
+        v_job, v_msg_id, fail_job.error_message, fail_job.error_type, fail_job.error_context
+    );
+end;
+$$;
+
+-- extend_job_lease
+-- The runner's heartbeat for a long job: hides the attempt's message for
+-- `seconds` more, but never past started_at + the type's timeout_seconds.
+-- 22023 for seconds outside 1..86400 or a NULL msg_id; P0002 for an unknown
+-- job; 55000 when the lease is gone (no message msg_id for this job, or the
+-- job is not processing) or the attempt has outlived timeout_seconds: the
+-- runner must give the job up. Locks: the message, then the job.
+create or replace function public.extend_job_lease(job_id uuid, msg_id bigint, seconds integer)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_job public.jobs;
+    v_deadline timestamptz;
+    v_left integer;
+begin
+    if extend_job_lease.seconds is null or extend_job_lease.seconds not between 1 and 86400 then
+        raise exception 'seconds must be between 1 and 86400, not %', extend_job_lease.seconds
+            using errcode = '22023';
+    end if;
+    if extend_job_lease.msg_id is null then
+        raise exception 'msg_id must not be null' using errcode = '22023',
+            hint = 'Pass the msg_id that dequeue_jobs() returned with the job.';
+    end if;
+    perform jobqueue.lock_attempt(extend_job_lease.job_id, extend_job_lease.msg_id);
+    v_job := jobqueue.lock_job(extend_job_lease.job_id, 'processing', extend_job_lease.msg_id);
+
+    select v_job.started_at + pg_catalog.make_interval(secs => t.timeout_seconds) into v_deadline
+    from public.job_types as t
+    where t.name = v_job.job_type;
+    v_left := pg_catalog.ceil(extract(epoch from v_deadline - pg_catalog.clock_timestamp()))::integer;
+    if v_left <= 0 then
+        perform jobqueue.raise_lease_lost(
+            v_job.id, extend_job_lease.msg_id, 'the attempt outlived its type''s timeout_seconds'
+        );
+    end if;
+    perform pgmq.set_vt(jobqueue.queue_name(), extend_job_lease.msg_id, least(extend_job_lease.seconds, v_left));
+end;
+$$;
+
+-- cancel_job
+-- A pending job becomes failed with error_type 'Cancelled' and its message
+-- is deleted: true. A job in any other status: false, nothing changed.
+-- P0002 for an unknown job. Locks: the message, then the job.
+create or replace function public.cancel_job(job_id uuid)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_msg_id bigint := jobqueue.lock_attempt(cancel_job.job_id, null);
+    v_job public.jobs := jobqueue.lock_job(cancel_job.job_id, null, null);
+begin
+    if v_job.status <> 'pending' then
+        return false;
+    end if;
+    update public.jobs as j
+    set status = 'failed', error_type = 'Cancelled', error_message = 'cancelled by cancel_job()'
+    where j.id = v_job.id;
+    if v_msg_id is not null then
+        perform pgmq.delete(jobqueue.queue_name(), v_msg_id);
+    end if;
+    return true;
+end;
+$$;
+
+-- get_job
+-- One job by id; P0002 when there is no such job.
+create or replace function public.get_job(job_id uuid)
+returns public.jobs
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_job public.jobs;
+begin
+    select j.* into v_job from public.jobs as j where j.id = get_job.job_id;
+    if not found then
+        perform jobqueue.raise_no_such_job(get_job.job_id);
+    end if;
+    return v_job;
+end;
+$$;
