@@ -14,6 +14,22 @@
 --     written only through PGMQ's functions (send, read, set_vt, delete,
 --     archive), all present since PGMQ 1.4.
 
+-- jobqueue.tg_queue__notify
+-- AFTER INSERT on the queue table, once per statement: NOTIFY jobqueue with
+-- the queue's name as payload, so that idle runners wake at once instead of
+-- waiting for their next poll. PostgreSQL folds identical notifications of
+-- one transaction into one.
+create or replace function jobqueue.tg_queue__notify()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pg_catalog.pg_notify('jobqueue', jobqueue.queue_name());
+    return null;
+end;
+$$;
+
 do $$
 declare
     v_queue text := (select s.queue_name from jobqueue.settings as s);
@@ -38,6 +54,13 @@ begin
     execute format(
         'create or replace view jobqueue.queue_messages as'
         ' select msg_id, read_ct, enqueued_at, vt, message from pgmq.%I',
+        'q_' || v_queue
+    );
+
+    -- Wake idle runners (LISTEN jobqueue) whenever messages are sent.
+    execute format(
+        'create or replace trigger jobqueue_notify after insert on pgmq.%I'
+        ' for each statement execute function jobqueue.tg_queue__notify()',
         'q_' || v_queue
     );
 end;

@@ -149,7 +149,7 @@ $$;
 -- writes nothing if any is invalid (22023, as submit_job). Inserts pending
 -- jobs and sends their messages in the caller's transaction. Returns the
 -- new ids in the order of the array.
-create or replace function public.submit_jobs(job_type text, job_parameters jsonb [], user_id uuid default null)
+create or replace function public.submit_jobs(job_type text, job_parameters jsonb[], user_id uuid default null)
 returns setof uuid
 language plpgsql
 set search_path = pg_catalog, pg_temp
