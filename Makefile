@@ -14,17 +14,21 @@ SHELL := /bin/bash
 
 PG_MAJOR   ?= 15
 PG_BIN     ?= /usr/lib/postgresql/$(PG_MAJOR)/bin
-PGPORT     ?= 55432
-PGDATA     := $(CURDIR)/.pgdata/data
-PGLOG      := $(CURDIR)/.pgdata/postgresql.log
-PGDATABASE ?= jobqueue
+# Own names, not PGPORT/PGDATA: those are often set for another server.
+JOBQUEUE_PORT    ?= 55432
+JOBQUEUE_CLUSTER ?= $(CURDIR)/.pgdata
+JOBQUEUE_DB      ?= jobqueue
+PGPORT     := $(JOBQUEUE_PORT)
+PGDATA     := $(JOBQUEUE_CLUSTER)/data
+PGLOG      := $(JOBQUEUE_CLUSTER)/postgresql.log
+PGDATABASE := $(JOBQUEUE_DB)
 VENV       := $(CURDIR)/.venv
 PY         := $(VENV)/bin/python
 STAMPS     := $(CURDIR)/.stamps
 PGMQ_VERSION ?= 1.1.4
 
 DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-cron \
-	postgresql-$(PG_MAJOR)-plpgsql-check python3-venv
+	postgresql-$(PG_MAJOR)-plpgsql-check
 
 IS_ROOT := $(filter 0,$(shell id -u))
 AS_PG   := $(if $(IS_ROOT),runuser -u postgres --,)
@@ -80,8 +84,9 @@ pgmq-extension: $(STAMPS)/venv
 cluster: $(PGDATA)/PG_VERSION
 $(PGDATA)/PG_VERSION: | $(STAMPS)/deps
 	@if [ -n "$(USER_URL)" ]; then echo "DATABASE_URL is set: no local cluster"; exit 0; fi
-	mkdir -p $(dir $(PGDATA))
-	$(if $(IS_ROOT),chown postgres: $(dir $(PGDATA)))
+	mkdir -p $(JOBQUEUE_CLUSTER)
+	$(if $(IS_ROOT),chown postgres: $(JOBQUEUE_CLUSTER))
+	@$(AS_PG) test -w $(JOBQUEUE_CLUSTER) || { echo "the postgres user cannot write $(JOBQUEUE_CLUSTER): make every parent folder searchable (chmod o+x), or set JOBQUEUE_CLUSTER"; exit 1; }
 	$(AS_PG) $(PG_BIN)/initdb -D $(PGDATA) -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 	@printf '%s\n' \
 	  "# jobqueue local cluster" \
