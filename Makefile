@@ -37,6 +37,11 @@ LOCAL_URL := postgresql://postgres@127.0.0.1:$(PGPORT)/$(PGDATABASE)
 export DATABASE_URL ?= $(LOCAL_URL)
 # Recorded before the export above so that recipes can tell a user-given URL.
 USER_URL := $(filter-out $(LOCAL_URL),$(DATABASE_URL))
+# Tests that crash and restart PostgreSQL need to know the cluster is ours.
+ifeq ($(USER_URL),)
+export JOBQUEUE_LOCAL_CLUSTER := $(PGDATA)
+export JOBQUEUE_PG_BIN := $(PG_BIN)
+endif
 
 .PHONY: help setup deps venv pgmq-extension cluster start stop db migrate test lint \
 	test-sql test-runner demo psql bench chaos clean
