@@ -1,0 +1,715 @@
+"""The runner: the sidecar that executes jobs.
+
+It takes jobs (`dequeue_jobs`, never more than it has free slots), runs
+their handlers under a concurrency cap, extends the lease of jobs that run
+long, finishes each job (`complete_job` with the handler's return value, or
+`fail_job` with the exception), and stops cleanly on a signal.
+
+Threads: the main thread owns the database connection and every decision;
+`concurrency` worker threads only run handlers; a listener thread waits for
+NOTIFY jobqueue on a connection of its own. They talk through one queue of
+events (a finished handler, a wake-up, a stop request), so the main thread
+blocks on that queue when there is nothing to do: an idle runner uses no
+CPU beyond one poll per --poll-interval (the fallback for a lost LISTEN
+connection, and the way retries come back once their backoff delay ends).
+
+Leases. The msg_id that dequeue_jobs returned is the attempt's lease, passed
+to every later call. A job still running after half the visibility timeout
+gets its lease extended by another visibility timeout, again and again until
+its job type's timeout_seconds. When complete_job, fail_job or
+extend_job_lease answers 55000 or P0002, the attempt is gone (timed out,
+cancelled, recovered, deleted): the runner logs it and drops the result.
+
+Hung handlers. A Python thread cannot be stopped from outside. A handler
+that outlives its job type's timeout_seconds loses its lease (the extension
+is refused), recovery fails or retries the job (JobTimeout), and any runner
+may take it again. The runner logs that, and drops whatever the handler
+returns later; but the slot stays occupied until the handler's thread
+returns. The runner never starts more handler threads than --concurrency,
+because concurrency is also the cap on the load handlers put on what they
+call: a hung handler usually still holds a socket, a lock or a subprocess,
+and starting a replacement next to it would exceed the cap, and grow the
+thread count without bound if handlers keep hanging. A runner whose slots
+are all held by hung handlers says so in its log; its leases are gone, so
+other runners carry on with the work. On shutdown such threads are left
+behind (they are daemon threads), and the process exits.
+
+Database errors never stop the runner. A lost connection (class 08, 57P01,
+a broken socket), a serialization failure or a deadlock is retried after
+reconnecting with capped exponential backoff and jitter; results wait for
+the connection and are recorded once it is back (a 55000 then means the
+lease ran out meanwhile: logged, dropped). Any other error is logged.
+
+Signals. SIGTERM or SIGINT: no new work; running handlers get
+--shutdown-grace seconds to finish and have their results recorded; then
+the runner exits 0. A second signal ends the wait at once. With --burst the
+runner exits 0 as soon as dequeue_jobs returns nothing while nothing is in
+flight (retries still waiting for their backoff are left for a later run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import psycopg
+
+from . import errors, queries
+from .db import Backoff, Link, connect
+from .handlers import Handler, HandlerRegistry, Job, default_registry
+
+log = logging.getLogger("jobqueue.runner")
+
+# Lines of a handler's traceback kept in error_context.
+_TRACEBACK_LINES = 30
+_TRACEBACK_CHARS = 8000
+# 55000: the attempt is no longer current; P0002: the job is gone.
+_ATTEMPT_GONE = frozenset({"55000", "P0002"})
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """How a runner runs; the CLI's options, with the same defaults."""
+
+    database_url: str
+    concurrency: int = 4
+    batch_size: int | None = None  # None: the concurrency
+    visibility_timeout: int = 30
+    burst: bool = False
+    poll_interval: float = 1.0
+    shutdown_grace: float = 30.0
+    listen: bool = True
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.batch_size is not None and not 1 <= self.batch_size <= 10000:
+            raise ValueError("batch_size must be between 1 and 10000")
+        if not 1 <= self.visibility_timeout <= 86400:
+            raise ValueError("visibility_timeout must be between 1 and 86400 seconds")
+        if self.poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        if self.shutdown_grace < 0:
+            raise ValueError("shutdown_grace must not be negative")
+
+    @property
+    def dequeue_size(self) -> int:
+        return self.batch_size or self.concurrency
+
+
+@dataclass(slots=True, eq=False)
+class Attempt:
+    """A job this runner holds: its lease and its handler's progress."""
+
+    job: Job
+    handler: Handler | None
+    started: float  # monotonic, taken before the dequeue call
+    lease_until: float
+    extend_at: float
+    lost: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class Outcome:
+    """What a handler did; what complete_job or fail_job will record."""
+
+    attempt: Attempt
+    seconds: float
+    data_references: str | None = None  # JSON text
+    error_message: str | None = None
+    error_type: str | None = None
+    error_context: str | None = None  # JSON text
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+
+@dataclass(slots=True)
+class _Stop:
+    signum: int
+
+
+_WAKE = object()  # a NOTIFY arrived, or the listener (re)connected
+Event = Outcome | _Stop | object
+
+
+# -- handlers -----------------------------------------------------------------
+
+
+def run_handler(attempt: Attempt, runner_name: str) -> Outcome:
+    """Runs the attempt's handler; whatever it raises becomes a failure."""
+    started = time.perf_counter()
+    try:
+        assert attempt.handler is not None
+        result = attempt.handler(attempt.job)
+        data = None if result is None else json.dumps(result, allow_nan=False)
+    except BaseException as exc:  # a handler's failure, whatever it is, fails the job
+        return failure(attempt, exc, time.perf_counter() - started, runner_name)
+    return Outcome(attempt, time.perf_counter() - started, data_references=data)
+
+
+def failure(attempt: Attempt, exc: BaseException, seconds: float, runner_name: str) -> Outcome:
+    """The outcome of a handler that raised `exc`: message, class name and a
+    context with the traceback's tail, for fail_job."""
+    cls = type(exc)
+    lines = traceback.format_exception(cls, exc, exc.__traceback__)
+    tail = "".join(lines[-_TRACEBACK_LINES:])[-_TRACEBACK_CHARS:]
+    context = {
+        "exception": f"{cls.__module__}.{cls.__qualname__}",
+        "traceback": _clean(tail),
+        "attempt": attempt.job.retry_count + 1,
+        "duration_ms": round(seconds * 1000, 3),
+        "runner": runner_name,
+    }
+    return Outcome(
+        attempt,
+        seconds,
+        error_message=_clean(str(exc)) or cls.__name__,
+        error_type=cls.__name__,
+        error_context=json.dumps(context),
+    )
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text and jsonb cannot hold NUL characters.
+    return text.replace("\x00", "\\0")
+
+
+class WorkerPool:
+    """`size` daemon threads that run handlers and post their outcomes.
+
+    Daemon threads, so that a hung handler cannot keep the process alive
+    after the shutdown grace period."""
+
+    def __init__(self, size: int, post: Callable[[Outcome], None], runner_name: str) -> None:
+        self._tasks: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
+        self._post = post
+        self._runner_name = runner_name
+        self._threads = [
+            threading.Thread(target=self._work, name=f"jobqueue-worker-{i}", daemon=True)
+            for i in range(size)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, attempt: Attempt) -> None:
+        self._tasks.put(attempt)
+
+    def stop(self) -> None:
+        """Lets idle threads end; busy ones end when their handler returns."""
+        for _ in self._threads:
+            self._tasks.put(None)
+
+    def _work(self) -> None:
+        while (attempt := self._tasks.get()) is not None:
+            self._post(run_handler(attempt, self._runner_name))
+
+
+# -- wake-ups -------------------------------------------------------------------
+
+
+class Listener:
+    """LISTEN jobqueue on a connection of its own; every notification (and
+    every (re)connection, which may have missed some) wakes the runner."""
+
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        self._url = url
+        self._wake = wake
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobqueue-listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _run(self) -> None:
+        backoff = Backoff(initial=0.2, cap=10.0)
+        while not self._stopping.is_set():
+            try:
+                with connect(
+                    self._url, application_name="jobqueue-runner-listen", prepare_threshold=None
+                ) as conn:
+                    conn.execute(queries.get("runner_listen"))
+                    log.debug("listening on channel jobqueue")
+                    backoff.reset()
+                    self._wake()
+                    while not self._stopping.is_set():
+                        # The timeout only bounds how long stop() waits.
+                        for _ in conn.notifies(timeout=1.0):
+                            self._wake()
+            except psycopg.Error as exc:
+                log.debug("LISTEN connection failed (%s): polling meanwhile", exc)
+                self._stopping.wait(backoff.next_delay())
+
+
+# -- the runner -------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    running: dict[Any, Attempt] = field(default_factory=dict)  # job_id -> attempt
+    results: list[Outcome] = field(default_factory=list)  # waiting to be recorded
+    more_work: bool = True  # the queue may hold visible messages
+    last_dequeue: float = 0.0
+    stopping: bool = False
+    grace_deadline: float = 0.0
+    drained: bool = False  # --burst: nothing left and nothing in flight
+    warned_all_hung: bool = False
+
+
+class Runner:
+    """Takes jobs, runs handlers under a concurrency cap, extends leases of
+    long jobs, finishes each job, stops cleanly on a signal."""
+
+    def __init__(self, config: RunnerConfig, registry: HandlerRegistry | None = None) -> None:
+        self.config = config
+        self.registry = registry or default_registry
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._db = Link(config.database_url, application_name="jobqueue-runner", log=log)
+        self._pool = WorkerPool(config.concurrency, self._events.put, self.name)
+        self._listener = Listener(config.database_url, self._wake) if config.listen else None
+        self._state = _State()
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Runs until stopped (or drained, with burst); returns the exit code, 0."""
+        cfg = self.config
+        log.info(
+            "runner %s started: concurrency %d, batch size %d, visibility timeout %d s, "
+            "handlers for %s%s",
+            self.name,
+            cfg.concurrency,
+            cfg.dequeue_size,
+            cfg.visibility_timeout,
+            ", ".join(self.registry.names()) or "no job type",
+            ", burst" if cfg.burst else "",
+        )
+        previous = self._install_signal_handlers()
+        self._pool.start()
+        if self._listener:
+            self._listener.start()
+        try:
+            while not self._finished():
+                self._collect(self._wait_seconds())
+                self._step()
+        finally:
+            self._restore_signal_handlers(previous)
+            self._pool.stop()
+            if self._listener:
+                self._listener.stop()
+            self._db.close()
+        log.info("runner %s stopped", self.name)
+        return 0
+
+    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+        """Asks the runner to stop (safe from a signal handler or any thread)."""
+        self._events.put(_Stop(signum))
+
+    def _step(self) -> None:
+        """One turn: record results, keep leases, take work."""
+        conn = self._db.get()
+        if conn is None:
+            return
+        st = self._state
+        try:
+            if st.results:
+                self._record(conn)
+            if st.running:
+                self._extend_leases(conn)
+            if self._should_dequeue():
+                self._dequeue(conn)
+        except psycopg.Error as exc:
+            if errors.is_connection_loss(exc):
+                self._db.lost(exc)
+            elif errors.is_retryable(exc):
+                log.info("retrying after %s", errors.from_psycopg(exc).describe())
+            else:
+                # An answer we did not expect (say, the package is not
+                # installed): say it, and try again after a poll interval.
+                log.error("database error: %s", errors.from_psycopg(exc).describe())
+                st.more_work = False
+                st.last_dequeue = time.monotonic()
+
+    def _finished(self) -> bool:
+        st = self._state
+        if st.drained:
+            log.info("burst: no job left and nothing in flight")
+            return True
+        if not st.stopping:
+            return False
+        holding = [a for a in st.running.values() if not a.lost]
+        if not holding and not st.results:
+            self._report_left_behind()
+            return True
+        if time.monotonic() >= st.grace_deadline:
+            log.warning(
+                "shutdown grace over: leaving %d running job(s) and %d unrecorded result(s) "
+                "to recovery (their leases expire, then they are retried or timed out)",
+                len(holding),
+                len(st.results),
+            )
+            self._report_left_behind()
+            return True
+        return False
+
+    def _report_left_behind(self) -> None:
+        hung = [a for a in self._state.running.values() if a.lost]
+        if hung:
+            log.warning(
+                "leaving %d hung handler thread(s) behind: %s",
+                len(hung),
+                ", ".join(str(a.job.job_id) for a in hung),
+            )
+
+    def _wait_seconds(self) -> float:
+        """How long the loop may block waiting for an event."""
+        st = self._state
+        now = time.monotonic()
+        retry_in = self._db.seconds_until_retry()
+        if retry_in is not None:
+            deadlines = [now + retry_in]
+        else:
+            if st.results or self._should_dequeue():
+                return 0.0
+            deadlines = [a.extend_at for a in st.running.values() if not a.lost]
+            if not st.stopping and self._free_slots():
+                deadlines.append(st.last_dequeue + self.config.poll_interval)
+        if st.stopping:
+            deadlines.append(st.grace_deadline)
+        if not deadlines:
+            return self.config.poll_interval
+        return min(max(0.0, min(deadlines) - now), self.config.poll_interval)
+
+    def _collect(self, timeout: float) -> None:
+        """Waits up to `timeout` for an event, then takes every event queued."""
+        try:
+            event = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._handle(event)
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, event: Event) -> None:
+        st = self._state
+        if isinstance(event, Outcome):
+            attempt = event.attempt
+            st.running.pop(attempt.job.job_id, None)
+            if attempt.lost:
+                log.warning(
+                    "job %s (%s): handler returned %.1f s after its lease was lost; "
+                    "result dropped, slot free again",
+                    attempt.job.job_id,
+                    attempt.job.job_type,
+                    event.seconds,
+                )
+            else:
+                st.results.append(event)
+        elif event is _WAKE:
+            st.more_work = True
+        elif isinstance(event, _Stop):
+            self._on_stop(event.signum)
+
+    def _on_stop(self, signum: int) -> None:
+        st = self._state
+        name = signal.Signals(signum).name if signum in signal.Signals else str(signum)
+        now = time.monotonic()
+        if st.stopping:
+            log.warning("%s again: not waiting for running jobs any longer", name)
+            st.grace_deadline = now
+            return
+        st.stopping = True
+        st.grace_deadline = now + self.config.shutdown_grace
+        log.info(
+            "%s: taking no new jobs; waiting up to %.0f s for %d running job(s)",
+            name,
+            self.config.shutdown_grace,
+            sum(1 for a in st.running.values() if not a.lost),
+        )
+
+    def _wake(self) -> None:
+        self._events.put(_WAKE)
+
+    # -- taking jobs ----------------------------------------------------------
+
+    def _free_slots(self) -> int:
+        return self.config.concurrency - len(self._state.running)
+
+    def _should_dequeue(self) -> bool:
+        st = self._state
+        if st.stopping or self._free_slots() <= 0:
+            return False
+        if st.more_work:
+            return True
+        if self.config.burst and not st.running and not st.results:
+            return True  # confirm the queue is empty before exiting
+        return time.monotonic() >= st.last_dequeue + self.config.poll_interval
+
+    def _dequeue(self, conn: psycopg.Connection[Any]) -> None:
+        st = self._state
+        cfg = self.config
+        wanted = min(cfg.dequeue_size, self._free_slots())
+        started = time.monotonic()
+        # Set before the call, so that a failing call is not retried in a spin.
+        st.last_dequeue = started
+        st.more_work = False
+        rows = conn.execute(
+            queries.get("job_dequeue"),
+            {"batch_size": wanted, "visibility_timeout": cfg.visibility_timeout},
+        ).fetchall()
+        st.more_work = len(rows) == wanted
+        if not rows:
+            if cfg.burst and not st.running and not st.results:
+                st.drained = True
+            return
+        lease_until = started + cfg.visibility_timeout
+        extend_at = started + cfg.visibility_timeout / 2
+        for job_id, msg_id, job_type, user_id, parameters, retry_count in rows:
+            job = Job(job_id, msg_id, job_type, user_id, parameters or {}, retry_count)
+            fn = self.registry.get(job_type)
+            attempt = Attempt(job, fn, started, lease_until, extend_at)
+            if fn is None:
+                st.results.append(self._no_handler(attempt))
+                continue
+            st.running[job_id] = attempt
+            self._pool.submit(attempt)
+        if st.running and self._free_slots() == 0:
+            self._warn_if_all_hung()
+
+    def _no_handler(self, attempt: Attempt) -> Outcome:
+        job_type = attempt.job.job_type
+        context = {"job_type": job_type, "handlers": self.registry.names(), "runner": self.name}
+        return Outcome(
+            attempt,
+            0.0,
+            error_message=f"no handler registered for job type {job_type!r} in runner {self.name}",
+            error_type="HandlerNotFound",
+            error_context=json.dumps(context),
+        )
+
+    # -- keeping leases ------------------------------------------------------------
+
+    def _extend_leases(self, conn: psycopg.Connection[Any]) -> None:
+        now = time.monotonic()
+        due = [a for a in self._state.running.values() if not a.lost and a.extend_at <= now]
+        seconds = self.config.visibility_timeout
+        for attempt in due:
+            asked = time.monotonic()
+            job = attempt.job
+            try:
+                conn.execute(
+                    queries.get("job_extend_lease"),
+                    {"job_id": job.job_id, "msg_id": job.msg_id, "seconds": seconds},
+                )
+            except psycopg.Error as exc:
+                if exc.sqlstate not in _ATTEMPT_GONE:
+                    raise
+                self._lease_lost(attempt, errors.from_psycopg(exc, lease=True))
+                continue
+            attempt.lease_until = asked + seconds
+            attempt.extend_at = asked + seconds / 2
+
+    def _lease_lost(self, attempt: Attempt, error: errors.JobQueueError) -> None:
+        attempt.lost = True
+        log.warning(
+            "job %s (%s): lease lost after %.1f s while its handler is still running "
+            "(%s); its result will be dropped, and its slot stays taken until the "
+            "handler returns",
+            attempt.job.job_id,
+            attempt.job.job_type,
+            time.monotonic() - attempt.started,
+            error.message,
+        )
+        self._warn_if_all_hung()
+
+    def _warn_if_all_hung(self) -> None:
+        st = self._state
+        hung = sum(1 for a in st.running.values() if a.lost)
+        if hung == self.config.concurrency and not st.warned_all_hung:
+            st.warned_all_hung = True
+            log.error(
+                "all %d slots are held by handlers that outlived their lease: "
+                "this runner takes no work until one returns",
+                hung,
+            )
+        elif hung < self.config.concurrency:
+            st.warned_all_hung = False
+
+    # -- finishing jobs ---------------------------------------------------------
+
+    def _record(self, conn: psycopg.Connection[Any]) -> None:
+        """Records every waiting result: all in one transaction when possible
+        (one commit for the lot), else one by one to isolate a refusal."""
+        st = self._state
+        batch, st.results = st.results, []
+        try:
+            if len(batch) == 1:
+                statuses = [self._send(conn, batch[0])]
+            else:
+                statuses = self._send_batch(conn, batch)
+        except psycopg.Error as exc:
+            if errors.is_retryable(exc):
+                st.results = batch + st.results
+                raise
+            # One of them was refused, and the transaction took the rest
+            # down with it: record each on its own.
+            for i, outcome in enumerate(batch):
+                try:
+                    self._record_one(conn, outcome)
+                except psycopg.Error:
+                    st.results = batch[i:] + st.results
+                    raise
+            return
+        for outcome, status in zip(batch, statuses, strict=True):
+            self._log_outcome(outcome, status)
+
+    def _send(self, conn: psycopg.Connection[Any], outcome: Outcome) -> str:
+        cur = conn.execute(*self._finish_call(outcome))
+        return "completed" if outcome.ok else _fetch_status(cur)
+
+    def _send_batch(self, conn: psycopg.Connection[Any], batch: list[Outcome]) -> list[str]:
+        # Pipeline mode: every call goes out before the first answer comes
+        # back, so a batch costs about one round trip and one commit.
+        with conn.pipeline(), conn.transaction():
+            cursors = [conn.execute(*self._finish_call(outcome)) for outcome in batch]
+        return [
+            "completed" if outcome.ok else _fetch_status(cur)
+            for outcome, cur in zip(batch, cursors, strict=True)
+        ]
+
+    def _record_one(self, conn: psycopg.Connection[Any], outcome: Outcome) -> None:
+        """Records one result on its own; an attempt that is gone drops it."""
+        try:
+            status = self._send(conn, outcome)
+        except psycopg.Error as exc:
+            if errors.is_retryable(exc):
+                raise
+            error = errors.from_psycopg(exc, lease=True)
+            if exc.sqlstate in _ATTEMPT_GONE:
+                self._log_gone(outcome, error)
+            elif outcome.ok:
+                # The result itself was refused (say, a string the jsonb type
+                # does not take): fail the job with the reason instead.
+                self._record_one(conn, self._rejected(outcome, error))
+            else:
+                log.error(
+                    "job %s (%s): could not record the failure (%s); the lease will "
+                    "expire and recovery will retry or time out the job",
+                    outcome.attempt.job.job_id,
+                    outcome.attempt.job.job_type,
+                    error.describe(),
+                )
+            return
+        self._log_outcome(outcome, status)
+
+    def _rejected(self, outcome: Outcome, error: errors.JobQueueError) -> Outcome:
+        context = {"sqlstate": error.sqlstate, "runner": self.name}
+        return Outcome(
+            outcome.attempt,
+            outcome.seconds,
+            error_message=f"complete_job refused the handler's result: {error.message}",
+            error_type="ResultRejected",
+            error_context=json.dumps(context),
+        )
+
+    @staticmethod
+    def _finish_call(outcome: Outcome) -> tuple[str, dict[str, Any]]:
+        job = outcome.attempt.job
+        if outcome.ok:
+            return queries.get("job_complete"), {
+                "job_id": job.job_id,
+                "data_references": outcome.data_references,
+                "msg_id": job.msg_id,
+            }
+        return queries.get("job_fail"), {
+            "job_id": job.job_id,
+            "error_message": outcome.error_message,
+            "error_type": outcome.error_type,
+            "error_context": outcome.error_context,
+            "msg_id": job.msg_id,
+        }
+
+    # -- log lines -------------------------------------------------------------
+
+    @staticmethod
+    def _log_outcome(outcome: Outcome, status: str) -> None:
+        job = outcome.attempt.job
+        ms = outcome.seconds * 1000
+        if outcome.ok:
+            log.info("job %s (%s): completed in %.1f ms", job.job_id, job.job_type, ms)
+        elif status == "pending":
+            log.info(
+                "job %s (%s): attempt %d failed in %.1f ms (%s: %s); retry scheduled",
+                job.job_id,
+                job.job_type,
+                job.retry_count + 1,
+                ms,
+                outcome.error_type,
+                outcome.error_message,
+            )
+        else:
+            log.info(
+                "job %s (%s): failed in %.1f ms (%s: %s)",
+                job.job_id,
+                job.job_type,
+                ms,
+                outcome.error_type,
+                outcome.error_message,
+            )
+
+    @staticmethod
+    def _log_gone(outcome: Outcome, error: errors.JobQueueError) -> None:
+        job = outcome.attempt.job
+        log.warning(
+            "job %s (%s): attempt gone, result dropped (%s)",
+            job.job_id,
+            job.job_type,
+            error.describe(),
+        )
+
+    # -- signals ---------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self.request_stop(signum)
+
+        return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _fetch_status(cur: psycopg.Cursor[Any]) -> str:
+    row = cur.fetchone()
+    return str(row[0]) if row else "failed"
+
+
+def run(config: RunnerConfig, registry: HandlerRegistry | None = None) -> int:
+    """Runs a runner until it stops; returns its exit code."""
+    return Runner(config, registry).run()
