@@ -1,0 +1,251 @@
+"""The `jobqueue` command: migrate, run, submit, status.
+
+Every subcommand takes --database-url (default: $DATABASE_URL). A refused
+call prints one line, ``jobqueue: error: [SQLSTATE] message; hint: ...``,
+and exits 1; bad usage exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from . import errors, queries
+from .handlers import HandlerRegistry, default_registry, split_module_list
+from .migrate import Notice, migrate
+from .runner import RunnerConfig
+from .runner import run as run_runner
+from .service import JobQueueService
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A failure to report on one line, without a traceback."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobqueue", description="PostgreSQL-native background jobs."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="PostgreSQL URL (default: $DATABASE_URL)",
+    )
+    common.add_argument(
+        "--log-level",
+        default=os.environ.get("JOBQUEUE_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="log level (default: INFO, or $JOBQUEUE_LOG_LEVEL)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "migrate", parents=[common], help="install or upgrade the SQL package (sql/install.sql)"
+    )
+    p.add_argument(
+        "--queue-name",
+        help="PGMQ queue name, fixed at the first install (default: job_queue)",
+    )
+
+    p = sub.add_parser("run", parents=[common], help="run jobs: the runner sidecar")
+    p.add_argument(
+        "--concurrency", type=_positive_int, default=4, help="handlers run at once (default: 4)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="most jobs taken per dequeue_jobs call, never more than free slots "
+        "(default: the concurrency)",
+    )
+    p.add_argument(
+        "--visibility-timeout",
+        type=_positive_int,
+        default=30,
+        help="seconds a taken job stays hidden; running jobs are extended every half of it "
+        "(default: 30)",
+    )
+    p.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit 0 once no job is left and nothing is in flight",
+    )
+    p.add_argument(
+        "--handlers",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module of job handlers (repeatable; also $JOBQUEUE_HANDLERS, "
+        "comma-separated)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=1.0,
+        help="seconds between polls when no notification arrives (default: 1)",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=_non_negative_float,
+        default=30.0,
+        help="seconds running jobs get to finish after SIGTERM/SIGINT (default: 30)",
+    )
+    p.add_argument(
+        "--no-listen",
+        action="store_true",
+        help="do not LISTEN for notifications; poll only (behind a transaction pooler)",
+    )
+
+    p = sub.add_parser("submit", parents=[common], help="submit one job; prints its id")
+    p.add_argument("job_type", metavar="TYPE", help="job type, e.g. sample_task")
+    p.add_argument(
+        "parameters", metavar="JSON", nargs="?", default=None, help="job parameters (JSON object)"
+    )
+    p.add_argument("--user-id", help="the job's owner (uuid)")
+
+    p = sub.add_parser("status", parents=[common], help="jobs per status and queue depth")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.database_url:
+        print(
+            "jobqueue: error: no database: pass --database-url or set DATABASE_URL",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    command = {"migrate": cmd_migrate, "run": cmd_run, "submit": cmd_submit, "status": cmd_status}
+    try:
+        return command[args.command](args)
+    except errors.JobQueueError as exc:
+        print(f"jobqueue: error: {exc.describe()}", file=sys.stderr)
+    except psycopg.Error as exc:
+        print(f"jobqueue: error: {errors.from_psycopg(exc).describe()}", file=sys.stderr)
+    except CommandError as exc:
+        print(f"jobqueue: error: {exc}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    def on_notice(notice: Notice) -> None:
+        print(str(notice), file=sys.stderr)
+
+    try:
+        versions = migrate(args.database_url, queue_name=args.queue_name, on_notice=on_notice)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"jobqueue: package installed (versions: {', '.join(versions)})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    registry = default_registry
+    modules = [*split_module_list(os.environ.get("JOBQUEUE_HANDLERS")), *args.handlers]
+    try:
+        load_handlers(registry, modules)
+        config = RunnerConfig(
+            database_url=args.database_url,
+            concurrency=args.concurrency,
+            batch_size=args.batch_size,
+            visibility_timeout=args.visibility_timeout,
+            burst=args.burst,
+            poll_interval=args.poll_interval,
+            shutdown_grace=args.shutdown_grace,
+            listen=not args.no_listen,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    return run_runner(config, registry)
+
+
+def load_handlers(registry: HandlerRegistry, modules: Sequence[str]) -> None:
+    for name in dict.fromkeys(modules):  # in order, each once
+        try:
+            registry.load_module(name)
+        except ImportError as exc:
+            raise CommandError(f"cannot import handler module {name!r}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"handler module {name!r}: {exc}") from exc
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    parameters: Any = None
+    if args.parameters is not None:
+        try:
+            parameters = json.loads(args.parameters)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"JSON: not valid JSON ({exc})") from exc
+    with JobQueueService.connect(args.database_url) as service:
+        job_id = service.submit_job(args.job_type, parameters, user_id=args.user_id)
+    print(job_id)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        counts = dict(conn.execute(queries.get("job_count_by_status")).fetchall())
+        metrics = conn.execute(queries.get("queue_metrics")).fetchone()
+    assert metrics is not None
+    queue_name, length, oldest_age, total = metrics
+    if args.json:
+        report = {
+            "jobs": counts,
+            "queue": {
+                "name": queue_name,
+                "depth": length,
+                "oldest_message_age_seconds": oldest_age,
+                "messages_ever_sent": total,
+            },
+        }
+        print(json.dumps(report))
+        return 0
+    width = max(len(status) for status in counts)
+    for status, count in counts.items():
+        print(f"{status:<{width}}  {count}")
+    age = f", oldest {oldest_age} s old" if oldest_age is not None else ""
+    print(f"queue {queue_name}: {length} message(s){age}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
