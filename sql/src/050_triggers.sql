@@ -49,7 +49,8 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
     if new.status is distinct from old.status then
-        if (old.status, new.status) not in (
+        -- A NULL status makes NOT IN yield NULL: refuse it here, as 55000.
+        if new.status is null or (old.status, new.status) not in (
             ('pending', 'processing'),
             ('processing', 'completed'),
             ('processing', 'failed'),
