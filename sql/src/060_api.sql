@@ -108,7 +108,8 @@ $$;
 -- validate_job_parameters
 -- Checks job parameters for a job type, as submit_job() does: raises 22023
 -- naming the field (unknown or NULL job_type; parameters that are not a JSON
--- object, larger than 64 KiB, or break the type's parameters_schema).
+-- object, larger than 64 KiB as JSON text, or break the type's
+-- parameters_schema).
 -- NULL parameters mean {}. Writes nothing.
 create or replace function public.validate_job_parameters(job_type text, job_parameters jsonb)
 returns void
@@ -119,6 +120,7 @@ as $$
 declare
     v_schema jsonb;
     v_parameters jsonb := coalesce(validate_job_parameters.job_parameters, '{}'::jsonb);
+    v_size integer;
 begin
     if validate_job_parameters.job_type is null then
         raise exception 'job_type must not be null' using errcode = '22023';
@@ -135,8 +137,11 @@ begin
         raise exception 'job_parameters must be a JSON object, not %', pg_catalog.jsonb_typeof(v_parameters)
             using errcode = '22023';
     end if;
-    if pg_catalog.pg_column_size(v_parameters) > 65536 then
-        raise exception 'job_parameters is too large: % bytes, at most 65536', pg_catalog.pg_column_size(v_parameters)
+    -- The size of the JSON text, not pg_column_size(): a value read from a
+    -- table may arrive compressed, and would pass at a fraction of its size.
+    v_size := pg_catalog.octet_length(v_parameters::text);
+    if v_size > 65536 then
+        raise exception 'job_parameters is too large: % bytes, at most 65536', v_size
             using errcode = '22023', hint = 'Store large data elsewhere and pass a reference.';
     end if;
     perform jobqueue.check_json_schema(v_schema, v_parameters, 'job_parameters');
