@@ -15,25 +15,39 @@ create table if not exists jobqueue.settings (
     check (orphan_max_requeues >= 0),
     -- Upper bound of one retry's backoff delay.
     max_backoff_seconds integer not null default 3600
-    check (max_backoff_seconds >= 1)
+    check (max_backoff_seconds >= 1),
+    -- The package's roles (docs/security.md), created NOLOGIN if missing.
+    app_role text not null default 'jobqueue_app',
+    runner_role text not null default 'jobqueue_runner',
+    service_role text not null default 'jobqueue_service'
 );
 
-insert into jobqueue.settings (queue_name)
-values (coalesce(nullif(current_setting('jobqueue.queue_name', true), ''), 'job_queue'))
+insert into jobqueue.settings (queue_name, app_role, runner_role, service_role)
+values (
+    coalesce(nullif(current_setting('jobqueue.queue_name', true), ''), 'job_queue'),
+    coalesce(nullif(current_setting('jobqueue.app_role', true), ''), 'jobqueue_app'),
+    coalesce(nullif(current_setting('jobqueue.runner_role', true), ''), 'jobqueue_runner'),
+    coalesce(nullif(current_setting('jobqueue.service_role', true), ''), 'jobqueue_service')
+)
 on conflict (singleton) do nothing;
 
--- A queue name given to a later install must match the first one: moving
--- the queue would strand the messages of unfinished jobs.
+-- A queue or role name given to a later install must match the first one:
+-- moving the queue would strand the messages of unfinished jobs, and
+-- renaming roles would leave the old ones with their grants.
 do $$
 declare
-    v_asked text := nullif(current_setting('jobqueue.queue_name', true), '');
-    v_installed text := (select s.queue_name from jobqueue.settings as s);
+    v_settings jsonb := (select pg_catalog.to_jsonb(s.*) from jobqueue.settings as s);
+    v_name text;
+    v_asked text;
 begin
-    if v_asked is not null and v_asked <> v_installed then
-        raise exception 'queue_name "%" differs from the installed queue "%"', v_asked, v_installed
-            using errcode = '55000',
-            hint = 'The queue is fixed at the first install; omit queue_name or pass the installed one.';
-    end if;
+    foreach v_name in array array['queue_name', 'app_role', 'runner_role', 'service_role'] loop
+        v_asked := nullif(current_setting('jobqueue.' || v_name, true), '');
+        if v_asked is not null and v_asked <> v_settings ->> v_name then
+            raise exception '% "%" differs from the installed "%"', v_name, v_asked, v_settings ->> v_name
+                using errcode = '55000',
+                hint = 'It is fixed at the first install: omit it, or pass the installed value.';
+        end if;
+    end loop;
 end;
 $$;
 

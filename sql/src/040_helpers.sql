@@ -277,3 +277,52 @@ begin
         hint = 'The attempt was timed out, retried, cancelled or recovered; drop its result.';
 end;
 $$;
+
+-- jobqueue.caller_role
+-- The role the caller acts as, also inside SECURITY DEFINER functions: the
+-- role of SET ROLE (as PostgREST sets it), else the session's login role.
+-- Nobody can claim a role they are not a member of, so it can be trusted.
+create or replace function jobqueue.caller_role()
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user::text)
+$$;
+
+-- jobqueue.caller_acts_for_anyone
+-- True when the caller may act on any user's jobs: a superuser, the owner of
+-- public.jobs, or a member of the service or runner role (docs/security.md).
+-- Application roles may act only for their own identity.
+create or replace function jobqueue.caller_acts_for_anyone()
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select pg_catalog.pg_has_role(r.name, c.relowner, 'MEMBER')
+        or exists (
+            select
+            from jobqueue.settings as s
+            where pg_catalog.pg_has_role(r.name, s.service_role, 'MEMBER')
+                or pg_catalog.pg_has_role(r.name, s.runner_role, 'MEMBER')
+        )
+    from (select jobqueue.caller_role() as name) as r
+    cross join pg_catalog.pg_class as c
+    where c.oid = 'public.jobs'::regclass
+$$;
+
+-- jobqueue.caller_may_see
+-- Whether the caller may see and act on a job of p_user_id: its own
+-- identity's jobs, or any job for roles that act for anyone. False for NULL
+-- (no such job).
+create or replace function jobqueue.caller_may_see(p_user_id uuid)
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select p_user_id is not null
+        and (p_user_id = jobqueue.current_user_id() or jobqueue.caller_acts_for_anyone())
+$$;

@@ -7,32 +7,42 @@
 -- (recover_orphans() also visits jobs first, but only ever takes a message
 -- lock with SKIP LOCKED there, so it never waits in the wrong order.)
 
+-- jobqueue.api_functions
+-- The signatures of the public API, by role that may call them. Install
+-- uses it to drop replaced signatures (below) and to grant EXECUTE
+-- (090_security.sql).
+create or replace function jobqueue.api_functions()
+returns table (signature text, granted_to text)
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+    values
+    ('submit_job(text, jsonb, uuid)', 'app'),
+    ('submit_jobs(text, jsonb[], uuid)', 'app'),
+    ('validate_job_parameters(text, jsonb)', 'app'),
+    ('get_job(uuid)', 'app'),
+    ('cancel_job(uuid)', 'app'),
+    ('dequeue_jobs(integer, integer)', 'runner'),
+    ('complete_job(uuid, jsonb, bigint)', 'runner'),
+    ('fail_job(uuid, text, text, jsonb, bigint)', 'runner'),
+    ('extend_job_lease(uuid, bigint, integer)', 'runner'),
+    ('recover_orphans()', 'runner')
+$$;
+
 -- Drop API functions whose signature is no longer the current one, so that
 -- no call becomes ambiguous after an upgrade.
 do $$
 declare
-    v_current text [] := array[
-        'submit_job(text,jsonb,uuid)',
-        'submit_jobs(text,jsonb[],uuid)',
-        'validate_job_parameters(text,jsonb)',
-        'dequeue_jobs(integer,integer)',
-        'complete_job(uuid,jsonb,bigint)',
-        'fail_job(uuid,text,text,jsonb,bigint)',
-        'extend_job_lease(uuid,bigint,integer)',
-        'cancel_job(uuid)',
-        'get_job(uuid)',
-        'recover_orphans()'
-    ];
     v_old regprocedure;
 begin
     for v_old in
         select p.oid::regprocedure
         from pg_catalog.pg_proc as p
         where p.pronamespace = 'public'::regnamespace
-            and p.proname = any(array(select pg_catalog.split_part(c, '(', 1) from pg_catalog.unnest(v_current) as c))
-            and pg_catalog.format('%s(%s)', p.proname, pg_catalog.oidvectortypes(p.proargtypes)) <> all(
-                array(select pg_catalog.replace(c, ',', ', ') from pg_catalog.unnest(v_current) as c)
-            )
+            and p.proname in (select pg_catalog.split_part(a.signature, '(', 1) from jobqueue.api_functions() as a)
+            and pg_catalog.format('%s(%s)', p.proname, pg_catalog.oidvectortypes(p.proargtypes))
+            not in (select a.signature from jobqueue.api_functions() as a)
     loop
         raise notice 'dropping %, replaced by a new signature', v_old;
         execute pg_catalog.format('drop function %s', v_old);
@@ -150,13 +160,17 @@ $$;
 
 -- submit_jobs
 -- Submits one job per element of job_parameters, all of job_type, for
--- user_id (NULL: the request's auth context). Validates every element and
+-- user_id (NULL: the request's auth context). 42501 when an application
+-- role submits for a user_id other than its own identity (service roles may
+-- submit for anyone: docs/security.md). Validates every element and
 -- writes nothing if any is invalid (22023, as submit_job). Inserts pending
 -- jobs and sends their messages in the caller's transaction. Returns the
 -- new ids in the order of the array.
 create or replace function public.submit_jobs(job_type text, job_parameters jsonb[], user_id uuid default null)
 returns setof uuid
 language plpgsql
+security definer
+-- Definer: callers may not write jobs or the queue; it checks user_id itself.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -169,6 +183,11 @@ begin
         raise exception 'user_id is required'
             using errcode = '22023',
             hint = 'Pass user_id, or call with a request.jwt.claims sub (PostgREST, Supabase).';
+    end if;
+    if v_user_id is distinct from jobqueue.current_user_id() and not jobqueue.caller_acts_for_anyone() then
+        raise exception 'user_id: role % may submit jobs only for its own identity', jobqueue.caller_role()
+            using errcode = '42501',
+            hint = 'Submitting for other users needs the service role.';
     end if;
     return query
     insert into public.jobs (job_type, user_id, job_parameters)
@@ -206,6 +225,8 @@ returns table (
     job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
 )
 language plpgsql
+security definer
+-- Definer: the runner role holds no rights on the jobs table or the queue.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -277,6 +298,8 @@ $$;
 create or replace function public.complete_job(job_id uuid, data_references jsonb default null, msg_id bigint default null)
 returns void
 language plpgsql
+security definer
+-- Definer: the runner role holds no rights on the jobs table or the queue.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -309,6 +332,8 @@ create or replace function public.fail_job(
 )
 returns text
 language plpgsql
+security definer
+-- Definer: the runner role holds no rights on the jobs table or the queue.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -336,6 +361,8 @@ $$;
 create or replace function public.extend_job_lease(job_id uuid, msg_id bigint, seconds integer)
 returns void
 language plpgsql
+security definer
+-- Definer: the runner role holds no rights on the jobs table or the queue.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -370,16 +397,25 @@ $$;
 -- cancel_job
 -- A pending job becomes failed with error_type 'Cancelled' and its message
 -- is deleted: true. A job in any other status: false, nothing changed.
--- P0002 for an unknown job. Locks: the message, then the job.
+-- P0002 for an unknown job, or another user's (the same answer).
+-- Locks: the message, then the job.
 create or replace function public.cancel_job(job_id uuid)
 returns boolean
 language plpgsql
+security definer
+-- Definer: callers may not write jobs or the queue; it checks ownership itself.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_msg_id bigint := jobqueue.lock_attempt(cancel_job.job_id, null);
-    v_job public.jobs := jobqueue.lock_job(cancel_job.job_id, null, null);
+    v_msg_id bigint;
+    v_job public.jobs;
 begin
+    -- Somebody else's job gets the answer of an unknown one, before any lock.
+    if not jobqueue.caller_may_see((select j.user_id from public.jobs as j where j.id = cancel_job.job_id)) then
+        perform jobqueue.raise_no_such_job(cancel_job.job_id);
+    end if;
+    v_msg_id := jobqueue.lock_attempt(cancel_job.job_id, null);
+    v_job := jobqueue.lock_job(cancel_job.job_id, null, null);
     if v_job.status <> 'pending' then
         return false;
     end if;
@@ -394,18 +430,21 @@ end;
 $$;
 
 -- get_job
--- One job by id; P0002 when there is no such job.
+-- One job by id; P0002 when there is no such job, or when it belongs to
+-- another user and the caller may not act for anyone (the same answer).
 create or replace function public.get_job(job_id uuid)
 returns public.jobs
 language plpgsql
 stable
+security definer
+-- Definer: it applies the visibility rule itself, as RLS would.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_job public.jobs;
 begin
     select j.* into v_job from public.jobs as j where j.id = get_job.job_id;
-    if not found then
+    if not found or not jobqueue.caller_may_see(v_job.user_id) then
         perform jobqueue.raise_no_such_job(get_job.job_id);
     end if;
     return v_job;

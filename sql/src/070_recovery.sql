@@ -21,6 +21,8 @@
 create or replace function public.recover_orphans()
 returns jsonb
 language plpgsql
+security definer
+-- Definer: the runner role (and pg_cron's job owner) need no table rights.
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -30,3 +30,6 @@ begin
     end if;
 end;
 $$;
+
+-- Back to quiet for the rest of the install.
+set local client_min_messages = warning;
