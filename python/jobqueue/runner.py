@@ -330,11 +330,12 @@ class Runner:
             return
         st = self._state
         try:
-            if st.results:
-                self._record(conn)
             if st.running:
                 self._extend_leases(conn)
-            if self._should_dequeue():
+            take = self._should_dequeue()
+            if st.results:
+                self._record(conn, take=take)
+            elif take:
                 self._dequeue(conn)
         except psycopg.Error as exc:
             if errors.is_connection_loss(exc):
@@ -466,18 +467,25 @@ class Runner:
             return True  # confirm the queue is empty before exiting
         return time.monotonic() >= st.last_dequeue + self.config.poll_interval
 
-    def _dequeue(self, conn: psycopg.Connection[Any]) -> None:
+    def _dequeue_call(self) -> tuple[str, dict[str, Any], int, float]:
+        """The dequeue_jobs call for the free slots, its size, and its start."""
         st = self._state
-        cfg = self.config
-        wanted = min(cfg.dequeue_size, self._free_slots())
+        wanted = min(self.config.dequeue_size, self._free_slots())
         started = time.monotonic()
         # Set before the call, so that a failing call is not retried in a spin.
         st.last_dequeue = started
         st.more_work = False
-        rows = conn.execute(
-            queries.get("job_dequeue"),
-            {"batch_size": wanted, "visibility_timeout": cfg.visibility_timeout},
-        ).fetchall()
+        params = {"batch_size": wanted, "visibility_timeout": self.config.visibility_timeout}
+        return queries.get("job_dequeue"), params, wanted, started
+
+    def _dequeue(self, conn: psycopg.Connection[Any]) -> None:
+        query, params, wanted, started = self._dequeue_call()
+        self._take(conn.execute(query, params).fetchall(), wanted, started)
+
+    def _take(self, rows: list[Any], wanted: int, started: float) -> None:
+        """Starts the handlers of the jobs dequeue_jobs returned."""
+        st = self._state
+        cfg = self.config
         st.more_work = len(rows) == wanted
         if not rows:
             if cfg.burst and not st.running and not st.results:
@@ -558,45 +566,57 @@ class Runner:
 
     # -- finishing jobs ---------------------------------------------------------
 
-    def _record(self, conn: psycopg.Connection[Any]) -> None:
-        """Records every waiting result: all in one transaction when possible
-        (one commit for the lot), else one by one to isolate a refusal."""
+    def _record(self, conn: psycopg.Connection[Any], *, take: bool = False) -> None:
+        """Records every waiting result, and with `take` dequeues jobs for the
+        free slots: all in one transaction when possible (one round trip and
+        one commit for the lot), else one by one to isolate a refusal."""
         st = self._state
         batch, st.results = st.results, []
+        rows: list[Any] | None = None
         try:
-            if len(batch) == 1:
+            if len(batch) == 1 and not take:
                 statuses = [self._send(conn, batch[0])]
             else:
-                statuses = self._send_batch(conn, batch)
+                statuses, rows, wanted, started = self._send_batch(conn, batch, take=take)
         except psycopg.Error as exc:
             if errors.is_retryable(exc):
                 st.results = batch + st.results
                 raise
             # One of them was refused, and the transaction took the rest
-            # down with it: record each on its own.
+            # (and the dequeue) down with it: record each on its own.
             for i, outcome in enumerate(batch):
                 try:
                     self._record_one(conn, outcome)
                 except psycopg.Error:
                     st.results = batch[i:] + st.results
                     raise
+            st.more_work = True
             return
         for outcome, status in zip(batch, statuses, strict=True):
             self._log_outcome(outcome, status)
+        if rows is not None:
+            self._take(rows, wanted, started)
 
     def _send(self, conn: psycopg.Connection[Any], outcome: Outcome) -> str:
         cur = conn.execute(*self._finish_call(outcome))
         return "completed" if outcome.ok else _fetch_status(cur)
 
-    def _send_batch(self, conn: psycopg.Connection[Any], batch: list[Outcome]) -> list[str]:
+    def _send_batch(
+        self, conn: psycopg.Connection[Any], batch: list[Outcome], *, take: bool
+    ) -> tuple[list[str], list[Any] | None, int, float]:
         # Pipeline mode: every call goes out before the first answer comes
-        # back, so a batch costs about one round trip and one commit.
+        # back, so the batch costs one round trip and one commit.
+        wanted, started, dequeued = 0, 0.0, None
         with conn.pipeline(), conn.transaction():
             cursors = [conn.execute(*self._finish_call(outcome)) for outcome in batch]
-        return [
+            if take:
+                query, params, wanted, started = self._dequeue_call()
+                dequeued = conn.execute(query, params)
+        statuses = [
             "completed" if outcome.ok else _fetch_status(cur)
             for outcome, cur in zip(batch, cursors, strict=True)
         ]
+        return statuses, (dequeued.fetchall() if dequeued else None), wanted, started
 
     def _record_one(self, conn: psycopg.Connection[Any], outcome: Outcome) -> None:
         """Records one result on its own; an attempt that is gone drops it."""
