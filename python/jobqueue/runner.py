@@ -291,6 +291,7 @@ class Runner:
 
     def run(self) -> int:
         """Runs until stopped (or drained, with burst); returns the exit code, 0."""
+        previous = self._install_signal_handlers()
         cfg = self.config
         log.info(
             "runner %s started: concurrency %d, batch size %d, visibility timeout %d s, "
@@ -302,7 +303,6 @@ class Runner:
             ", ".join(self.registry.names()) or "no job type",
             ", burst" if cfg.burst else "",
         )
-        previous = self._install_signal_handlers()
         self._pool.start()
         if self._listener:
             self._listener.start()
@@ -434,7 +434,10 @@ class Runner:
 
     def _on_stop(self, signum: int) -> None:
         st = self._state
-        name = signal.Signals(signum).name if signum in signal.Signals else str(signum)
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
         now = time.monotonic()
         if st.stopping:
             log.warning("%s again: not waiting for running jobs any longer", name)
