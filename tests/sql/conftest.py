@@ -8,28 +8,13 @@ the per-test clones of tests/conftest.py (`db`, `connect`, `new_db`).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import psycopg
 import pytest
 
-
-def _load_base() -> ModuleType:
-    # tests/conftest.py is not importable by name: tests/ is no package, and
-    # pytest may rebind the module name "conftest" to another directory's.
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("jobqueue_tests_base", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-base = _load_base()
+from .support import base
 
 
 @pytest.fixture(scope="session")

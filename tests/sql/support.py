@@ -6,10 +6,13 @@ sequence of calls of the SQL API and checks of what the tables hold.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -17,6 +20,20 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+
+def _load_base() -> ModuleType:
+    # tests/conftest.py (install, create_database, url_for) is not importable
+    # by name: tests/ is no package, and pytest may rebind the module name
+    # "conftest" to another directory's.
+    path = Path(__file__).resolve().parent.parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location("jobqueue_tests_base", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+base = _load_base()
 USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 OTHER_USER = uuid.UUID("00000000-0000-4000-8000-000000000002")
 # The queue of a default install; the message table PGMQ keeps for it.

@@ -1,0 +1,242 @@
+"""sql/install.sql run with psql: idempotent, configurable queue name, upgrades of signatures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from .support import USER, base, counts, dequeue, messages, submit, value
+
+# Everything install.sql creates or sets, by definition rather than by oid.
+SNAPSHOT = """
+select 'function', p.oid::regprocedure::text,
+    pg_catalog.pg_get_functiondef(p.oid) || coalesce(p.proacl::text, '')
+from pg_catalog.pg_proc as p
+where p.pronamespace in ('public'::regnamespace, 'jobqueue'::regnamespace)
+union all
+select 'relation', c.oid::regclass::text,
+    c.relkind::text || ' ' || c.relrowsecurity || ' ' || coalesce(c.relacl::text, '')
+    || ' ' || coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '')
+from pg_catalog.pg_class as c
+where c.relnamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
+union all
+select 'column', a.attrelid::regclass::text || '.' || a.attname,
+    pg_catalog.format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+    || ' ' || coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+from pg_catalog.pg_attribute as a
+inner join pg_catalog.pg_class as c on a.attrelid = c.oid
+left join pg_catalog.pg_attrdef as d on (a.attrelid, a.attnum) = (d.adrelid, d.adnum)
+where c.relnamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
+    and a.attnum > 0 and not a.attisdropped
+union all
+select 'constraint', c.conrelid::regclass::text || '.' || c.conname,
+    pg_catalog.pg_get_constraintdef(c.oid)
+from pg_catalog.pg_constraint as c
+where c.connamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
+union all
+select 'index', i.indexrelid::regclass::text, pg_catalog.pg_get_indexdef(i.indexrelid)
+from pg_catalog.pg_index as i
+inner join pg_catalog.pg_class as c on i.indrelid = c.oid
+where c.relnamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
+union all
+select 'trigger', t.tgrelid::regclass::text || '.' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid)
+from pg_catalog.pg_trigger as t
+where not t.tgisinternal
+union all
+select 'view', c.oid::regclass::text, pg_catalog.pg_get_viewdef(c.oid)
+from pg_catalog.pg_class as c
+where c.relkind = 'v' and c.relnamespace = 'jobqueue'::regnamespace
+union all
+select 'policy', p.polrelid::regclass::text || '.' || p.polname,
+    coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' ' || p.polroles::text
+from pg_catalog.pg_policy as p
+union all
+select 'extension', e.extname, e.extversion from pg_catalog.pg_extension as e
+union all
+select 'schema', n.nspname, coalesce(n.nspacl::text, '') || ' '
+    || coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace'), '')
+from pg_catalog.pg_namespace as n
+where n.nspname in ('public', 'jobqueue', 'pgmq')
+union all
+select 'row', 'job_types.' || t.name, pg_catalog.to_jsonb(t.*)::text from public.job_types as t
+union all
+select 'row', 'settings', pg_catalog.to_jsonb(s.*)::text from jobqueue.settings as s
+union all
+select 'row', 'schema_versions.' || v.version, pg_catalog.to_jsonb(v.*)::text
+from jobqueue.schema_versions as v
+union all
+select 'row', 'pgmq.meta.' || m.queue_name, pg_catalog.to_jsonb(m.*)::text from pgmq.meta as m
+order by 1, 2, 3
+"""
+
+
+def snapshot(url: str) -> list[tuple]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(SNAPSHOT).fetchall()
+
+
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    """A new database without the package."""
+    name = f"jqt_{os.getpid()}_empty"
+    yield base.create_database(name)
+    base.drop_database(name)
+
+
+def test_a_second_install_changes_nothing(new_db):
+    first = snapshot(new_db)
+
+    result = base.install(new_db)
+
+    assert snapshot(new_db) == first
+    assert "ERROR" not in result.stderr
+    assert "WARNING" not in result.stderr
+
+
+def test_a_fresh_install_then_a_reinstall_match_and_keep_the_data(empty_db):
+    base.install(empty_db)
+    first = snapshot(empty_db)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        job_id = submit(conn)
+
+    base.install(empty_db)
+
+    assert snapshot(empty_db) == first
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        assert counts(conn) == (1, 1)
+        assert messages(conn, job_id)[0]["message"]["job_id"] == str(job_id)
+
+
+def test_install_creates_the_documented_objects(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        columns = value(
+            conn,
+            "select array_agg(attname::text order by attnum) from pg_attribute"
+            " where attrelid = 'public.jobs'::regclass and attnum > 0 and not attisdropped",
+        )
+        indexes = value(
+            conn,
+            "select array_agg(indexrelid::regclass::text) from pg_index"
+            " where indrelid = 'public.jobs'::regclass",
+        )
+        queue = value(conn, "select jobqueue.queue_name()")
+        sample = value(conn, "select max_retries from job_types where name = 'sample_task'")
+
+    assert columns == [
+        "id", "job_type", "status", "user_id", "job_parameters", "error_message", "error_type",
+        "error_context", "data_references", "retry_count", "created_at", "updated_at",
+        "started_at", "completed_at",
+    ]  # fmt: skip
+    assert {"jobs_status_idx", "jobs_user_id_idx", "jobs_created_at_idx"} <= set(indexes)
+    assert queue == "job_queue"
+    assert sample == 0
+
+
+def test_the_queue_name_is_set_by_the_first_install(empty_db):
+    base.install(empty_db, "-v", "queue_name=my_jobs")
+
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        assert value(conn, "select jobqueue.queue_name()") == "my_jobs"
+        assert value(conn, "select to_regclass('pgmq.q_my_jobs') is not null")
+        assert value(conn, "select to_regclass('pgmq.q_job_queue') is null")
+        job_id = submit(conn)
+        assert value(conn, "select count(*) from pgmq.q_my_jobs") == 1
+        assert value(conn, "select count(*) from jobqueue.queue_messages") == 1
+        (taken,) = dequeue(conn)
+        assert taken["job_id"] == job_id
+        conn.execute("select complete_job(%s, null, %s)", (job_id, taken["msg_id"]))
+        assert value(conn, "select count(*) from pgmq.q_my_jobs") == 0
+
+    # Later installs keep it, with or without naming it again.
+    base.install(empty_db)
+    base.install(empty_db, "-v", "queue_name=my_jobs")
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        assert value(conn, "select jobqueue.queue_name()") == "my_jobs"
+
+
+def test_another_queue_name_on_a_later_install_fails_and_changes_nothing(new_db):
+    before = snapshot(new_db)
+
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        base.install(new_db, "-v", "queue_name=elsewhere")
+
+    assert "queue_name" in info.value.stderr
+    assert "elsewhere" in info.value.stderr
+    assert snapshot(new_db) == before
+
+
+@pytest.mark.parametrize("name", ["Bad-Name", "1abc", "x" * 48])
+def test_an_invalid_queue_name_fails_the_install(empty_db, name):
+    with pytest.raises(subprocess.CalledProcessError):
+        base.install(empty_db, "-v", f"queue_name={name}")
+
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        assert value(conn, "select to_regclass('public.jobs') is null")
+
+
+def test_an_old_signature_of_an_api_function_is_dropped(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        conn.execute(
+            "create function public.submit_job(job_type text, job_parameters jsonb)"
+            " returns uuid language sql as 'select null::uuid'"
+        )
+        conn.execute(
+            "create function public.cancel_job(job_id uuid, reason text)"
+            " returns boolean language sql as 'select false'"
+        )
+
+    base.install(new_db)
+
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        signatures = value(
+            conn,
+            "select array_agg(oid::regprocedure::text order by 1) from pg_proc"
+            " where proname in ('submit_job', 'cancel_job')"
+            " and pronamespace = 'public'::regnamespace",
+        )
+        assert signatures == ["cancel_job(uuid)", "submit_job(text,jsonb,uuid)"]
+        # The call that was ambiguous with the old overload resolves again.
+        job_id = value(conn, "select submit_job('sample_task', '{}', %s)", (USER,))
+        assert value(conn, "select cancel_job(%s)", (job_id,)) is True
+
+
+def test_a_users_own_function_in_public_is_left_alone(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        conn.execute(
+            "create function public.submit_report(x int) returns int language sql as 'select x'"
+        )
+
+    base.install(new_db)
+
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        assert value(conn, "select submit_report(3)") == 3
+
+
+def test_concurrent_installs_queue_up_and_both_succeed(empty_db):
+    results: list[subprocess.CompletedProcess | Exception] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(base.install(empty_db))
+        except Exception as error:  # reported below
+            results.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert all(isinstance(r, subprocess.CompletedProcess) for r in results), results
+    assert len(results) == 2
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        assert value(conn, "select count(*) from pgmq.meta") == 1
+        assert value(conn, "select count(*) from jobqueue.settings") == 1
+        assert value(conn, "select count(*) from job_types") == 1
