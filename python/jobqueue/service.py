@@ -180,19 +180,34 @@ class JobQueueService:
 
     @contextmanager
     def _call(self, row_factory: Any = None) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor for one API call, with errors mapped; acting for a user,
-        the call runs in a transaction that carries that user's claims."""
+        """A cursor for one API call, errors mapped. Where the call runs:
+
+        - autocommit, no claims: the statement commits by itself (no
+          BEGIN/COMMIT round trips);
+        - autocommit, acting for a user: a transaction of its own;
+        - the caller's transaction in progress: a savepoint in it, so that
+          a refused call leaves the caller's transaction usable;
+        - no autocommit and no transaction yet: the call starts the caller's
+          transaction (the caller commits); a refused call rolls it back,
+          which undoes nothing but the call itself.
+        """
+        conn = self._conn
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         try:
-            if self._claims is None and self._conn.autocommit:
-                # One statement commits by itself: no BEGIN/COMMIT round trips.
-                with self._conn.cursor(row_factory=row_factory) as cur:
+            plain = self._claims is None if conn.autocommit else idle
+            if plain:
+                with conn.cursor(row_factory=row_factory) as cur:
+                    self._set_claims(cur)
                     yield cur
             else:
-                # A transaction of our own, or a savepoint in the caller's, so
-                # that a refused call leaves the caller's transaction usable.
-                with self._conn.transaction(), self._conn.cursor(row_factory=row_factory) as cur:
-                    if self._claims is not None:
-                        cur.execute(queries.get("request_set_claims"), {"claims": self._claims})
+                with conn.transaction(), conn.cursor(row_factory=row_factory) as cur:
+                    self._set_claims(cur)
                     yield cur
         except psycopg.Error as exc:
+            if not conn.autocommit and idle and not conn.closed:
+                conn.rollback()
             raise errors.from_psycopg(exc) from exc
+
+    def _set_claims(self, cur: psycopg.Cursor[Any]) -> None:
+        if self._claims is not None:
+            cur.execute(queries.get("request_set_claims"), {"claims": self._claims})
