@@ -50,7 +50,7 @@ class JobQueueError(Exception):
             parts.append(f"detail: {self.detail}")
         if self.hint:
             parts.append(f"hint: {self.hint}")
-        return "; ".join(parts)
+        return " ".join("; ".join(parts).split())  # one line, whatever the server sent
 
 
 class InvalidParameters(JobQueueError):

@@ -28,7 +28,6 @@ from . import errors, queries
 _INCLUDE = re.compile(r"^\s*\\ir?\s+(?P<path>\S+)\s*$")
 
 
-@dataclass(frozen=True)
 class MigrationError(errors.JobQueueError):
     """A file of the package failed to apply; nothing was changed."""
 

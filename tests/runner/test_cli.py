@@ -1,0 +1,81 @@
+"""`jobqueue submit` and `jobqueue status`, and how the command reports errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+from .helpers import USER_ID, cli_env, job, run_cli, submit
+
+AS_USER = ("--user-id", str(USER_ID))
+
+
+def test_submit_prints_the_new_jobs_id(db, new_db):
+    result = run_cli(
+        new_db, "submit", "sample_task", '{"message": "hi"}', "--user-id", str(USER_ID)
+    )
+
+    assert result.returncode == 0, result.stderr
+    row = job(db, uuid.UUID(result.stdout.strip()))
+    assert (row["status"], row["job_parameters"], row["user_id"]) == (
+        "pending",
+        {"message": "hi"},
+        USER_ID,
+    )
+
+
+def test_submit_refused_prints_one_line_with_the_sqlstate_and_exits_1(db, new_db):
+    result = run_cli(
+        new_db, "submit", "sample_task", '{"duration_ms": 99999999}', "--user-id", str(USER_ID)
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("jobqueue: error: [22023] job_parameters.duration_ms")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert db.execute("select count(*) from jobs").fetchone() == (0,)
+
+
+def test_submit_of_text_that_is_not_json_is_refused_before_the_database(new_db):
+    result = run_cli(new_db, "submit", "sample_task", "{not json", *AS_USER)
+
+    assert result.returncode == 1
+    assert "not valid JSON" in result.stderr
+
+
+def test_status_counts_jobs_per_status_and_the_queue_depth(db, new_db):
+    for _ in range(3):
+        submit(db, "sample_task")
+    db.execute("select dequeue_jobs(1)")
+
+    result = run_cli(new_db, "status", "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["jobs"] == {"pending": 2, "processing": 1, "completed": 0, "failed": 0}
+    assert report["queue"]["name"] == "job_queue"
+    assert report["queue"]["depth"] == 3
+    text = run_cli(new_db, "status")
+    assert text.returncode == 0
+    assert "pending     2" in text.stdout and "queue job_queue: 3 message(s)" in text.stdout
+
+
+def test_without_a_database_url_the_command_says_so():
+    env = cli_env()
+    env.pop("DATABASE_URL", None)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "jobqueue", "status"], capture_output=True, text=True, env=env
+    )
+
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1():
+    result = run_cli("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", "status")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("jobqueue: error:")
+    assert len(result.stderr.strip().splitlines()) == 1
