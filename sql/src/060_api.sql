@@ -398,7 +398,8 @@ $$;
 -- A pending job becomes failed with error_type 'Cancelled' and its message
 -- is deleted: true. A job in any other status: false, nothing changed.
 -- P0002 for an unknown job, or another user's (the same answer).
--- Locks: the message, then the job.
+-- Locks: the message, then the job (then, SKIP LOCKED, a message that a
+-- retry sent while it waited).
 create or replace function public.cancel_job(job_id uuid)
 returns boolean
 language plpgsql
@@ -418,6 +419,19 @@ begin
     v_job := jobqueue.lock_job(cancel_job.job_id, null, null);
     if v_job.status <> 'pending' then
         return false;
+    end if;
+    if v_msg_id is null then
+        -- A retry or re-send that committed while this call waited for the
+        -- job sent a message it could not see. None is sent now that the job
+        -- is locked: take it, unless a dequeuer holds it (SKIP LOCKED keeps
+        -- the lock order safe; that dequeuer finds the job failed and
+        -- deletes the message itself).
+        select m.msg_id into v_msg_id
+        from jobqueue.queue_messages as m
+        where m.message ->> 'job_id' = v_job.id::text
+        order by m.msg_id
+        limit 1
+        for update skip locked;
     end if;
     update public.jobs as j
     set status = 'failed', error_type = 'Cancelled', error_message = 'cancelled by cancel_job()'
