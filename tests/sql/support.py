@@ -167,13 +167,13 @@ def check_invariant(conn: psycopg.Connection) -> None:
         having count(m.msg_id) <> case when j.status in ('pending', 'processing') then 1 else 0 end
         """,
     )
-    assert broken == []
+    assert broken == [], f"jobs whose message count breaks the invariant: {broken}"
     strays = value(
         conn,
         f"select count(*) from {QUEUE_TABLE} as m"
         " where not exists (select from jobs as j where j.id::text = m.message ->> 'job_id')",
     )
-    assert strays == 0
+    assert strays == 0, f"{strays} messages of no job"
 
 
 @contextmanager
