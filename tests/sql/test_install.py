@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -240,3 +241,82 @@ def test_concurrent_installs_queue_up_and_both_succeed(empty_db):
         assert value(conn, "select count(*) from pgmq.meta") == 1
         assert value(conn, "select count(*) from jobqueue.settings") == 1
         assert value(conn, "select count(*) from job_types") == 1
+
+
+# The API as the spec fixes it, by position and by name (PostgREST calls by name).
+API = {
+    "submit_job": (
+        "job_type text, job_parameters jsonb DEFAULT NULL::jsonb, user_id uuid DEFAULT NULL::uuid",
+        "uuid",
+    ),
+    "submit_jobs": (
+        "job_type text, job_parameters jsonb[], user_id uuid DEFAULT NULL::uuid",
+        "SETOF uuid",
+    ),
+    "validate_job_parameters": ("job_type text, job_parameters jsonb", "void"),
+    "dequeue_jobs": (
+        "batch_size integer DEFAULT 1, visibility_timeout_seconds integer DEFAULT 30",
+        "TABLE(job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb,"
+        " retry_count integer)",
+    ),
+    "complete_job": (
+        "job_id uuid, data_references jsonb DEFAULT NULL::jsonb,"
+        " msg_id bigint DEFAULT NULL::bigint",
+        "void",
+    ),
+    "fail_job": (
+        "job_id uuid, error_message text, error_type text DEFAULT NULL::text,"
+        " error_context jsonb DEFAULT NULL::jsonb, msg_id bigint DEFAULT NULL::bigint",
+        "text",
+    ),
+    "extend_job_lease": ("job_id uuid, msg_id bigint, seconds integer", "void"),
+    "cancel_job": ("job_id uuid", "boolean"),
+    "get_job": ("job_id uuid", "jobs"),
+    "recover_orphans": ("", "jsonb"),
+}
+
+
+def test_public_holds_exactly_the_api_with_its_documented_signatures(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        found = {
+            name: (args, result)
+            for name, args, result in conn.execute(
+                "select proname::text, pg_get_function_arguments(oid), pg_get_function_result(oid)"
+                " from pg_proc where pronamespace = 'public'::regnamespace"
+            )
+        }
+
+    assert found == API
+
+
+# PGMQ functions present since 1.4, which Supabase's older PGMQ has too.
+PGMQ_SINCE_1_4 = {
+    "create", "send", "send_batch", "read", "set_vt", "delete", "archive", "purge_queue", "metrics",
+}  # fmt: skip
+
+
+def test_the_package_calls_only_pgmq_functions_present_since_1_4():
+    sources = (base.ROOT / "sql").rglob("*.sql")
+    called = {
+        name
+        for path in sources
+        for name in re.findall(r"\bpgmq\.\"?([a-z_]+)\"?\s*\(", path.read_text())
+    }
+
+    assert called, "no pgmq call found: is the pattern still right?"
+    assert called <= PGMQ_SINCE_1_4
+
+
+def test_a_jobs_message_is_found_through_the_index_not_a_scan(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        conn.execute("set enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "explain select msg_id from jobqueue.queue_messages"
+                " where message ->> 'job_id' = %s",
+                (str(USER),),
+            )
+        )
+
+    assert "q_job_queue_job_id_idx" in plan

@@ -155,3 +155,20 @@ def test_another_jobs_msg_id_is_no_lease(tx):
     assert vt_of(tx, other_msg) == vt
     assert vt_of(tx, msg_id) is not None
     assert job(tx, other_id)["status"] == "processing"
+
+
+def test_a_retried_attempt_gets_a_fresh_start_and_so_a_fresh_timeout(tx):
+    add_type(tx, "flaky", max_retries=1, timeout_seconds=60)
+    job_id, first = running(tx, "flaky")
+    tx.execute(
+        "update jobs set started_at = started_at - interval '1 hour' where id = %s", (job_id,)
+    )
+    tx.execute("select fail_job(%s, 'x', msg_id => %s)", (job_id, first))
+    tx.execute("update pgmq.q_job_queue set vt = clock_timestamp() - interval '1 second'")
+
+    second = take(tx, job_id)
+    extend(tx, job_id, second, 30)
+
+    assert value(
+        tx, "select started_at > now() - interval '1 minute' from jobs where id = %s", (job_id,)
+    )

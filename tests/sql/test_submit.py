@@ -229,3 +229,18 @@ def test_a_failed_submit_in_autocommit_leaves_nothing(db):
         raise AssertionError("submit of an unknown type succeeded")
 
     assert counts(db) == (0, 0)
+
+
+def test_submit_jobs_and_validate_accept_named_arguments(tx):
+    tx.execute(
+        "select validate_job_parameters("
+        " job_parameters => '{\"fail\": true}', job_type => 'sample_task')"
+    )
+    ids = tx.execute(
+        "select submit_jobs(user_id => %s, job_parameters => array['{}'::jsonb, '{}'],"
+        " job_type => 'sample_task')",
+        (USER,),
+    ).fetchall()
+
+    assert len(ids) == 2
+    assert counts(tx) == (2, 2)
