@@ -58,6 +58,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -271,6 +272,8 @@ class _State:
     grace_deadline: float = 0.0
     drained: bool = False  # --burst: nothing left and nothing in flight
     warned_all_hung: bool = False
+    last_error: str | None = None  # the last unexpected database error, logged once
+    tally: Counter[str] = field(default_factory=Counter)  # outcomes, for the last line
 
 
 class Runner:
@@ -316,7 +319,15 @@ class Runner:
             if self._listener:
                 self._listener.stop()
             self._db.close()
-        log.info("runner %s stopped", self.name)
+        tally = self._state.tally
+        log.info(
+            "runner %s stopped: %d completed, %d failed, %d retries scheduled, %d results dropped",
+            self.name,
+            tally["completed"],
+            tally["failed"],
+            tally["retried"],
+            tally["dropped"],
+        )
         return 0
 
     def request_stop(self, signum: int = signal.SIGTERM) -> None:
@@ -337,15 +348,21 @@ class Runner:
                 self._record(conn, take=take)
             elif take:
                 self._dequeue(conn)
+            st.last_error = None
         except psycopg.Error as exc:
             if errors.is_connection_loss(exc):
                 self._db.lost(exc)
             elif errors.is_retryable(exc):
+                # A serialization failure or deadlock: go again at once.
                 log.info("retrying after %s", errors.from_psycopg(exc).describe())
+                st.more_work = True
             else:
                 # An answer we did not expect (say, the package is not
-                # installed): say it, and try again after a poll interval.
-                log.error("database error: %s", errors.from_psycopg(exc).describe())
+                # installed): say it once, and try again every poll interval.
+                text = errors.from_psycopg(exc).describe()
+                if text != st.last_error:
+                    log.error("database error (retrying every poll interval): %s", text)
+                st.last_error = text
                 st.more_work = False
                 st.last_dequeue = time.monotonic()
 
@@ -418,6 +435,7 @@ class Runner:
             attempt = event.attempt
             st.running.pop(attempt.job.job_id, None)
             if attempt.lost:
+                st.tally["dropped"] += 1
                 log.warning(
                     "job %s (%s): handler returned %.1f s after its lease was lost; "
                     "result dropped, slot free again",
@@ -675,10 +693,10 @@ class Runner:
 
     # -- log lines -------------------------------------------------------------
 
-    @staticmethod
-    def _log_outcome(outcome: Outcome, status: str) -> None:
+    def _log_outcome(self, outcome: Outcome, status: str) -> None:
         job = outcome.attempt.job
         ms = outcome.seconds * 1000
+        self._state.tally["completed" if outcome.ok else status.replace("pending", "retried")] += 1
         if outcome.ok:
             log.info("job %s (%s): completed in %.1f ms", job.job_id, job.job_type, ms)
         elif status == "pending":
@@ -701,9 +719,9 @@ class Runner:
                 outcome.error_message,
             )
 
-    @staticmethod
-    def _log_gone(outcome: Outcome, error: errors.JobQueueError) -> None:
+    def _log_gone(self, outcome: Outcome, error: errors.JobQueueError) -> None:
         job = outcome.attempt.job
+        self._state.tally["dropped"] += 1
         log.warning(
             "job %s (%s): attempt gone, result dropped (%s)",
             job.job_id,
