@@ -141,12 +141,17 @@ def test_install_creates_the_documented_objects(new_db):
 def test_the_queue_name_is_set_by_the_first_install(empty_db):
     base.install(empty_db, "-v", "queue_name=my_jobs")
 
-    with psycopg.connect(empty_db, autocommit=True) as conn:
+    with (
+        psycopg.connect(empty_db, autocommit=True) as conn,
+        psycopg.connect(empty_db, autocommit=True) as listener,
+    ):
+        listener.execute("listen jobqueue")
         assert value(conn, "select jobqueue.queue_name()") == "my_jobs"
         assert value(conn, "select to_regclass('pgmq.q_my_jobs') is not null")
         assert value(conn, "select to_regclass('pgmq.q_job_queue') is null")
         job_id = submit(conn)
         assert value(conn, "select count(*) from pgmq.q_my_jobs") == 1
+        assert [n.payload for n in listener.notifies(timeout=10, stop_after=1)] == ["my_jobs"]
         assert value(conn, "select count(*) from jobqueue.queue_messages") == 1
         (taken,) = dequeue(conn)
         assert taken["job_id"] == job_id
