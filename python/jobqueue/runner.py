@@ -146,6 +146,17 @@ _WAKE = object()  # a NOTIFY arrived, or the listener (re)connected
 Event = Outcome | _Stop | object
 
 
+class _PipelineExitNoise(logging.Filter):
+    """Drops psycopg's "error ignored terminating <Pipeline>" warnings: they
+    repeat a lost connection that the runner reports itself, once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+_PSYCOPG_FILTER = _PipelineExitNoise()
+
+
 # -- handlers -----------------------------------------------------------------
 
 
@@ -295,6 +306,7 @@ class Runner:
     def run(self) -> int:
         """Runs until stopped (or drained, with burst); returns the exit code, 0."""
         previous = self._install_signal_handlers()
+        logging.getLogger("psycopg").addFilter(_PSYCOPG_FILTER)  # once: filters are a set
         cfg = self.config
         log.info(
             "runner %s started: concurrency %d, batch size %d, visibility timeout %d s, "

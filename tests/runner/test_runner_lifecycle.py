@@ -161,3 +161,39 @@ def test_an_unknown_handler_module_is_a_clear_error(new_db, start_runner):
 
     assert runner.wait() == 1
     assert "cannot import handler module 'no_such_module_here'" in runner.log()
+
+
+def test_a_result_held_during_an_outage_is_recorded_after_reconnecting(db, start_runner, tmp_path):
+    add_job_type(db, "test_sleep")
+    started = tmp_path / "started"
+    job_id = submit(db, "test_sleep", {"seconds": 1, "started_file": str(started)})
+    runner = start_runner("--concurrency", "1", *HANDLERS)
+    wait_for(started.exists, what="the handler to start")
+
+    db.execute(
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and application_name like 'jobqueue-runner%%'"
+    )
+
+    wait_for(lambda: status(db, job_id) == "completed", what="the job to be recorded")
+    row = job(db, job_id)
+    assert (row["retry_count"], row["error_type"]) == (0, None)
+    assert messages(db) == 0
+    runner.signal(signal.SIGTERM)
+    assert runner.wait() == 0
+
+
+def test_the_runner_never_holds_more_jobs_than_its_concurrency(db, start_runner):
+    add_job_type(db, "test_sleep")
+    ids = [submit(db, "test_sleep", {"seconds": 0.3}) for _ in range(6)]
+    runner = start_runner("--burst", "--concurrency", "2", "--batch-size", "10", *HANDLERS)
+
+    most = 0
+    while runner.proc.poll() is None:
+        row = db.execute("select count(*) from jobs where status = 'processing'").fetchone()
+        assert row is not None
+        most = max(most, row[0])
+
+    assert runner.wait() == 0
+    assert most == 2
+    assert {status(db, job_id) for job_id in ids} == {"completed"}
