@@ -25,7 +25,6 @@ PGDATABASE := $(JOBQUEUE_DB)
 VENV       := $(CURDIR)/.venv
 PY         := $(VENV)/bin/python
 STAMPS     := $(CURDIR)/.stamps
-PGMQ_VERSION ?= 1.1.4
 
 DEB_PACKAGES := postgresql-$(PG_MAJOR) postgresql-contrib postgresql-$(PG_MAJOR)-cron \
 	postgresql-$(PG_MAJOR)-plpgsql-check
@@ -62,6 +61,7 @@ $(STAMPS)/deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ -n "$(IS_ROOT)" ]; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -260,7 +260,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
     raise exception 'job_id: no job %', p_job_id
-        using errcode = 'P0002', hint = 'Check the id; get_job() lists only jobs you may see.';
+        using errcode = 'P0002', hint = 'Check the id: jobs of other users answer as unknown ones.';
 end;
 $$;
 
@@ -316,7 +316,8 @@ $$;
 -- jobqueue.caller_may_see
 -- Whether the caller may see and act on a job of p_user_id: its own
 -- identity's jobs, or any job for roles that act for anyone. False for NULL
--- (no such job).
+-- (no such job). Never NULL: callers test `not caller_may_see(...)`, and
+-- NOT NULL would let a caller without identity through.
 create or replace function jobqueue.caller_may_see(p_user_id uuid)
 returns boolean
 language sql
@@ -324,5 +325,5 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
     select p_user_id is not null
-        and (p_user_id = jobqueue.current_user_id() or jobqueue.caller_acts_for_anyone())
+        and (p_user_id is not distinct from jobqueue.current_user_id() or jobqueue.caller_acts_for_anyone())
 $$;
