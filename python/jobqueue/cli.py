@@ -223,7 +223,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     with psycopg.connect(args.database_url, autocommit=True) as conn:
-        counts = dict(conn.execute(queries.get("job_count_by_status")).fetchall())
+        counts: dict[str, int] = dict(conn.execute(queries.get("job_count_by_status")).fetchall())
         metrics = conn.execute(queries.get("queue_metrics")).fetchone()
     assert metrics is not None
     queue_name, length, oldest_age, total = metrics

@@ -74,7 +74,8 @@ def demo(url: str, count: int, concurrency: int) -> int:
     elapsed = time.monotonic() - started
 
     with psycopg.connect(url, autocommit=True) as conn:
-        counts = dict(conn.execute(queries.get("job_count_by_status_among"), {"job_ids": ids}))
+        rows = conn.execute(queries.get("job_count_by_status_among"), {"job_ids": ids})
+        counts: dict[str, int] = dict(rows.fetchall())
         examples = conn.execute(
             queries.get("job_examples_among"), {"job_ids": ids, "per_status": 3}
         ).fetchall()

@@ -564,9 +564,20 @@ class Runner:
                     {"job_id": job.job_id, "msg_id": job.msg_id, "seconds": seconds},
                 )
             except psycopg.Error as exc:
-                if exc.sqlstate not in _ATTEMPT_GONE:
+                if errors.is_retryable(exc):
                     raise
-                self._lease_lost(attempt, errors.from_psycopg(exc, lease=True))
+                if exc.sqlstate in _ATTEMPT_GONE:
+                    self._lease_lost(attempt, errors.from_psycopg(exc, lease=True))
+                else:
+                    # Unexpected: say so, and try again a little later; the
+                    # other jobs' leases and results must not wait for it.
+                    log.error(
+                        "job %s (%s): could not extend its lease: %s",
+                        job.job_id,
+                        job.job_type,
+                        errors.from_psycopg(exc).describe(),
+                    )
+                    attempt.extend_at = asked + self.config.poll_interval
                 continue
             attempt.lease_until = asked + seconds
             attempt.extend_at = asked + seconds / 2
