@@ -129,12 +129,12 @@ def test_concurrent_dequeuers_hand_out_each_job_exactly_once(db, session):
     assert sorted(job_id for job_id, _ in taken) == sorted(ids)
     assert len({msg_id for _, msg_id in taken}) == len(ids)
     assert value(db, "select count(*) from jobs where status = 'processing'") == len(ids)
-    assert all(outcome for outcome in outcomes), "every worker got some of the jobs"
     check_invariant(db)
 
 
 def test_concurrent_dequeuers_and_sweeps_amid_junk_hand_out_each_pending_job_once(db, session):
-    add_type(db, "flaky", max_retries=1)
+    # Retries wait an hour: none comes back while the workers drain.
+    add_type(db, "flaky", max_retries=1, retry_backoff_seconds=3600)
     abandoned = [submit(db, "flaky") for _ in range(10)] + [submit(db) for _ in range(10)]
     for job_id in abandoned:
         take(db, job_id)
@@ -180,7 +180,8 @@ def test_concurrent_dequeuers_and_sweeps_amid_junk_hand_out_each_pending_job_onc
 def test_racing_calls_on_one_job_never_deadlock_and_end_in_one_legal_state(
     db, session, max_retries
 ):
-    add_type(db, "racer", max_retries=max_retries)
+    # A retry waits an hour: it cannot be handed out again within a round.
+    add_type(db, "racer", max_retries=max_retries, retry_backoff_seconds=3600)
     finisher, sweeper, canceller, dequeuer = (session() for _ in range(4))
 
     def race(job_id, msg_id) -> list[Any]:
