@@ -125,6 +125,8 @@ create or replace function public.validate_job_parameters(job_type text, job_par
 returns void
 language plpgsql
 stable
+security definer
+-- Definer: the schema checker is a private helper callers may not execute.
 set search_path = pg_catalog, pg_temp
 as $$
 declare
