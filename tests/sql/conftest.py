@@ -20,7 +20,7 @@ from .support import base
 @pytest.fixture(scope="session")
 def shared_db(template_db: str) -> Iterator[str]:
     """URL of one clone of the template that the whole session shares via `tx`."""
-    name = f"jqt_{os.getpid()}_shared"
+    name = f"jqt_{os.getpid()}_sql_shared"
     url = base.create_database(name, template=template_db)
     yield url
     base.drop_database(name)

@@ -84,7 +84,7 @@ def snapshot(url: str) -> list[tuple]:
 @pytest.fixture
 def empty_db() -> Iterator[str]:
     """A new database without the package."""
-    name = f"jqt_{os.getpid()}_empty"
+    name = f"jqt_{os.getpid()}_sql_empty"
     yield base.create_database(name)
     base.drop_database(name)
 
