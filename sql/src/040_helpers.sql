@@ -291,10 +291,27 @@ as $$
     select coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user::text)
 $$;
 
+-- jobqueue.supabase_roles_exist
+-- True where Supabase's API roles exist (anon, authenticated, service_role):
+-- install then grants to them directly (090_security.sql), and service_role
+-- acts for any user.
+create or replace function jobqueue.supabase_roles_exist()
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select pg_catalog.to_regrole('anon') is not null
+        and pg_catalog.to_regrole('authenticated') is not null
+        and pg_catalog.to_regrole('service_role') is not null
+$$;
+
 -- jobqueue.caller_acts_for_anyone
 -- True when the caller may act on any user's jobs: a superuser, the owner of
--- public.jobs, or a member of the service or runner role (docs/security.md).
--- Application roles may act only for their own identity.
+-- public.jobs, a member of the service or runner role, or on Supabase a
+-- member of service_role, which holds those roles' rights directly rather
+-- than through membership (docs/security.md). Application roles may act
+-- only for their own identity. Never NULL.
 create or replace function jobqueue.caller_acts_for_anyone()
 returns boolean
 language sql
@@ -307,6 +324,12 @@ as $$
             from jobqueue.settings as s
             where pg_catalog.pg_has_role(r.name, s.service_role, 'MEMBER')
                 or pg_catalog.pg_has_role(r.name, s.runner_role, 'MEMBER')
+        )
+        -- to_regrole(): NULL, not an error, where service_role is missing.
+        or coalesce(
+            jobqueue.supabase_roles_exist()
+            and pg_catalog.pg_has_role(r.name, pg_catalog.to_regrole('service_role'), 'MEMBER'),
+            false
         )
     from (select jobqueue.caller_role() as name) as r
     cross join pg_catalog.pg_class as c

@@ -33,9 +33,7 @@ $$;
 do $$
 declare
     v_settings jsonb := (select pg_catalog.to_jsonb(s.*) from jobqueue.settings as s);
-    v_supabase boolean := pg_catalog.to_regrole('anon') is not null
-        and pg_catalog.to_regrole('authenticated') is not null
-        and pg_catalog.to_regrole('service_role') is not null;
+    v_supabase boolean := jobqueue.supabase_roles_exist();
     v_queue text := jobqueue.queue_name();
     v_app text;
     v_runner text;
