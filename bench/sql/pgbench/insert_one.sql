@@ -1,0 +1,2 @@
+-- Baseline (a): one-row INSERT, one transaction.
+insert into bench.insert_one (payload) values ('{}');
