@@ -1,0 +1,103 @@
+"""Scenario 4, pickup latency: an idle runner (default settings, with
+bench.handlers loaded), jobs submitted one at a time `latency_gap` apart,
+latency from the submitter's commit (the moment submit_job returned, on
+an autocommit connection) to the handler's first statement, on the same
+clock. Also what the idle runner costs: its CPU and that of its database
+backends over `idle_seconds`, and its resident memory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import db, queries
+from bench.runner import Runner, cpu_seconds, rss_mb
+from bench.settings import Settings
+
+_WARMUP_JOBS = 3
+
+
+@dataclass(frozen=True)
+class Pickup:
+    latencies_ms: list[float]
+    idle_cpu_pct: float  # of one core, the runner process
+    idle_backend_cpu_pct: float  # of one core, its database backends
+    idle_rss_mb: float
+
+
+def _recorded(path: Path) -> dict[str, float]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    starts = {}
+    for line in text.splitlines():
+        job_id, _, at = line.partition("\t")
+        if at:
+            starts[job_id] = float(at)
+    return starts
+
+
+def _wait_for(path: Path, count: int, timeout: float, runner: Runner) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        starts = _recorded(path)
+        if len(starts) >= count:
+            return starts
+        if not runner.alive():
+            raise RuntimeError(f"the runner exited with {runner.proc.returncode}")  # type: ignore[union-attr]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(starts)} of {count} jobs picked up after {timeout:.0f} s")
+        time.sleep(0.01)
+
+
+def pickup(url: str, s: Settings, log_dir: Path) -> Pickup:
+    db.reset_jobs(url)
+    record = log_dir / "pickup.tsv"
+    record.unlink(missing_ok=True)
+    runner = Runner(
+        url,
+        handlers="bench.handlers",
+        env={"BENCH_PICKUP_FILE": str(record)},
+        log_path=log_dir / "pickup-runner.log",
+    ).start()
+    submit = queries.get("job_submit")
+    params = {"job_type": "bench_noop", "parameters": "{}", "user_id": db.USER_ID}
+    try:
+        with db.connection(url, application_name="jobqueue-bench-submitter") as conn:
+            # Warm-up: the runner is up, listening, its statements prepared.
+            for i in range(_WARMUP_JOBS):
+                conn.execute(submit, params)
+                _wait_for(record, i + 1, 60, runner)
+            time.sleep(1.0)
+
+            backends = [pid for (pid,) in conn.execute(queries.get("runner_backends")).fetchall()]
+            cpu0 = cpu_seconds(runner.pid) or 0.0
+            back0 = sum(cpu_seconds(pid) or 0.0 for pid in backends)
+            t0 = time.monotonic()
+            time.sleep(s.idle_seconds)
+            elapsed = time.monotonic() - t0
+            cpu1 = cpu_seconds(runner.pid) or 0.0
+            back1 = sum(cpu_seconds(pid) or 0.0 for pid in backends)
+            idle_rss = rss_mb(runner.pid) or 0.0
+
+            committed: dict[str, float] = {}
+            next_at = time.monotonic()
+            for _ in range(s.latency_jobs):
+                pause = next_at - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                next_at += s.latency_gap
+                (job_id,) = conn.execute(submit, params).fetchone()  # type: ignore[misc]
+                committed[str(job_id)] = time.time()
+            starts = _wait_for(record, _WARMUP_JOBS + s.latency_jobs, 60, runner)
+    finally:
+        runner.stop()
+    latencies = [(starts[job] - at) * 1000 for job, at in committed.items()]
+    return Pickup(
+        latencies_ms=latencies,
+        idle_cpu_pct=(cpu1 - cpu0) / elapsed * 100,
+        idle_backend_cpu_pct=(back1 - back0) / elapsed * 100,
+        idle_rss_mb=idle_rss,
+    )

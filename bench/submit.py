@@ -1,0 +1,72 @@
+"""Scenarios 1 and 2: submit_job one per transaction (pgbench and the Python
+client), submit_jobs in batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import db, pgbench, queries
+from bench.settings import Settings
+
+
+def submit_one_pgbench(url: str, s: Settings) -> float:
+    """submit_job('sample_task', '{}', user) per transaction: jobs per second."""
+    db.reset_jobs(url)
+    return pgbench.run(url, "submit_one", seconds=s.seconds, define={"user_id": db.USER_ID}).tps
+
+
+def client_kind() -> str:
+    try:
+        from jobqueue.service import JobQueueService  # noqa: F401
+    except ImportError:
+        return "psycopg"
+    return "JobQueueService"
+
+
+def submit_one_python(url: str, s: Settings) -> float:
+    """The same from Python, one call per transaction: JobQueueService when
+    python/jobqueue has it, else plain psycopg (prepared after five calls)."""
+    db.reset_jobs(url)
+    call, close = _python_submitter(url)
+    try:
+        for _ in range(20):  # connection warm, statement prepared
+            call()
+        count = 0
+        started = time.perf_counter()
+        deadline = started + s.seconds
+        while True:
+            for _ in range(50):
+                call()
+            count += 50
+            now = time.perf_counter()
+            if now >= deadline:
+                return count / (now - started)
+    finally:
+        close()
+
+
+def _python_submitter(url: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+    try:
+        from jobqueue.service import JobQueueService
+    except ImportError:
+        conn = db.connect(url, application_name="jobqueue-bench-client")
+        query = queries.get("job_submit")
+        params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
+        return (lambda: conn.execute(query, params)), conn.close
+    service = JobQueueService.connect(url)
+    return (lambda: service.submit_job("sample_task", {}, user_id=db.USER_ID)), service.close
+
+
+def submit_batch(url: str, s: Settings) -> float:
+    """submit_jobs with batches of s.batch_size, one batch per transaction:
+    jobs per second."""
+    db.reset_jobs(url)
+    result = pgbench.run(
+        url,
+        "submit_batch",
+        seconds=s.seconds,
+        define={"user_id": db.USER_ID, "batch": s.batch_size},
+    )
+    return result.tps * s.batch_size
