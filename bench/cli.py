@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, cpu, db, drain, latency, profile, report, scale, submit
+from bench import baselines, cpu, db, drain, latency, profile, report, scale, submit, whatif
 from bench.results import Results, Target
 from bench.runner import runner_missing
 from bench.settings import SCENARIOS, Settings
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--database",
         default="jobqueue_bench",
         help="name of the benchmark database "
-        "(dropped and recreated, as are NAME_scale_N) (default %(default)s)",
+        "(dropped and recreated, as are NAME_scale_N and NAME_whatif) (default %(default)s)",
     )
     parser.add_argument("--runs", type=int, help="runs per figure, the median is kept (default 3)")
     parser.add_argument("--seconds", type=float, help="length of one timed measurement (default 6)")
@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scaling",
         action="store_true",
         help="also drain with 1, 2, 4 runner processes x concurrency 1, 2, 4, 8",
+    )
+    parser.add_argument(
+        "--whatif",
+        action="store_true",
+        help="also measure the SQL prototypes of bench/sql/whatif.sql against the package",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--results", type=Path, help="where to write the JSON results")
@@ -69,7 +74,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             results_path=s.out_dir / "results-quick.json",
             chart_path=s.out_dir / "bench-quick.png",
         )
-    changes: dict[str, Any] = {"scaling": args.scaling, "keep": args.keep}
+    changes: dict[str, Any] = {"scaling": args.scaling, "whatif": args.whatif, "keep": args.keep}
     if args.runs:
         changes["runs"] = args.runs
     if args.seconds:
@@ -366,6 +371,12 @@ class Bench:
         if got:
             self.results.sections["scaling"] = got
 
+    def whatif(self) -> None:
+        self.say("what-if: SQL prototypes against the installed package")
+        got = self.attempt("what-if", lambda: whatif.run(self.s.server_url, self.s, self.say))
+        if got:
+            self.results.sections["whatif"] = got
+
     # -- output ------------------------------------------------------------------
 
     def finish(self) -> str:
@@ -400,6 +411,7 @@ class Bench:
             ("cpu", report.cpu_detail),
             ("profile", report.profile_detail),
             ("scaling", report.scaling_detail),
+            ("whatif", report.whatif_detail),
         ):
             if key in r.sections:
                 parts.append("")
@@ -435,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.profile()
         if s.scaling:
             bench.scaling()
+        if s.whatif:
+            bench.whatif()
     finally:
         bench.finish()
         bench.cleanup()

@@ -1,0 +1,296 @@
+-- What-if variants: prototypes of changes to the SQL package, applied on top
+-- of a fresh install in the benchmark's own database only (`python -m bench
+-- --whatif`), so that each proposed change comes with a measured effect.
+-- They copy parts of sql/src/*.sql as of this writing: when those change,
+-- a variant may fail to apply, and the benchmark reports that instead.
+-- A variant is a list of these blocks (bench/whatif.py).
+
+-- name: drop_notify
+drop trigger if exists jobqueue_notify on pgmq.q_job_queue;
+
+-- name: drop_status_idx
+drop index if exists public.jobs_status_idx;
+
+-- name: jobs_fillfactor
+alter table public.jobs set (fillfactor = 80);
+
+-- The package's helpers without a SET clause: no GUC save/restore per call,
+-- and the one-line SQL helpers (job_message, message_job_id, queue_name,
+-- caller_role) inline into the queries that call them. SECURITY DEFINER
+-- functions keep their SET, as they must; the helpers they call then run
+-- under that same search_path. Every name in the bodies is schema-qualified.
+-- name: reset_search_path
+do $$
+declare
+    v_fn regprocedure;
+begin
+    for v_fn in
+        select p.oid::regprocedure
+        from pg_catalog.pg_proc as p
+        where p.proconfig is not null
+            and not p.prosecdef
+            and (
+                p.pronamespace = 'jobqueue'::regnamespace
+                or (p.pronamespace = 'public'::regnamespace and p.proname in (
+                    'submit_job', 'submit_jobs', 'validate_job_parameters', 'dequeue_jobs',
+                    'complete_job', 'fail_job', 'extend_job_lease', 'cancel_job', 'get_job',
+                    'recover_orphans'
+                ))
+            )
+    loop
+        execute pg_catalog.format('alter function %s reset all', v_fn);
+    end loop;
+end;
+$$;
+
+-- The row trigger only fills in or refuses user_id and status, and fires
+-- only when there is something to do (its WHEN clause is evaluated without
+-- calling PL/pgSQL); parameters are validated by the statement trigger
+-- below, once per row of the statement's transition table.
+-- name: validate_triggers
+create or replace trigger jobs_100_validate
+before insert on public.jobs
+for each row
+when (new.user_id is null or new.status is distinct from 'pending')
+execute function jobqueue.tg_jobs__validate();
+
+create or replace trigger jobs_110_validate_update
+before update of job_type, job_parameters on public.jobs
+for each row execute function jobqueue.tg_jobs__validate();
+
+-- name: enqueue_validating
+create or replace function jobqueue.tg_jobs__enqueue()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_messages jsonb [];
+begin
+    perform public.validate_job_parameters(n.job_type, n.job_parameters) from new_jobs as n;
+    select pg_catalog.array_agg(jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters))
+    into v_messages
+    from new_jobs as n;
+    if v_messages is not null then
+        perform pgmq.send_batch(jobqueue.queue_name(), v_messages, 0);
+    end if;
+    return null;
+end;
+$$;
+
+-- Messages written with static SQL straight into the queue table (its
+-- layout is the one jobqueue.queue_messages already relies on).
+-- name: enqueue_static
+create or replace function jobqueue.tg_jobs__enqueue()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    insert into pgmq.q_job_queue (vt, message)
+    select pg_catalog.clock_timestamp(), jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
+    from new_jobs as n;
+    return null;
+end;
+$$;
+
+-- name: enqueue_validating_static
+create or replace function jobqueue.tg_jobs__enqueue()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform public.validate_job_parameters(n.job_type, n.job_parameters) from new_jobs as n;
+    insert into pgmq.q_job_queue (vt, message)
+    select pg_catalog.clock_timestamp(), jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
+    from new_jobs as n;
+    return null;
+end;
+$$;
+
+-- pgmq.read and pgmq.delete with static SQL for this one queue: the plans
+-- are cached per session instead of built by EXECUTE format(...) per call.
+-- name: pgmq_static
+create or replace function pgmq.read(queue_name text, vt integer, qty integer, conditional jsonb default '{}')
+returns setof pgmq.message_record
+language plpgsql
+as $$
+begin
+    if $1 <> 'job_queue' or $4 <> '{}'::jsonb then
+        raise exception 'what-if pgmq.read serves queue job_queue only, without conditions';
+    end if;
+    return query
+    with cte as (
+        select q.msg_id
+        from pgmq.q_job_queue as q
+        where q.vt <= pg_catalog.clock_timestamp()
+        order by q.msg_id
+        limit $3
+        for update skip locked
+    )
+    update pgmq.q_job_queue as m
+    set last_read_at = pg_catalog.clock_timestamp(),
+        vt = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $2),
+        read_ct = m.read_ct + 1
+    from cte
+    where m.msg_id = cte.msg_id
+    returning m.msg_id, m.read_ct, m.enqueued_at, m.last_read_at, m.vt, m.message, m.headers;
+end;
+$$;
+
+create or replace function pgmq.delete(queue_name text, msg_id bigint)
+returns boolean
+language plpgsql
+as $$
+begin
+    if $1 <> 'job_queue' then
+        raise exception 'what-if pgmq.delete serves queue job_queue only';
+    end if;
+    delete from pgmq.q_job_queue as q where q.msg_id = $2;
+    return found;
+end;
+$$;
+
+-- dequeue_jobs with one statement per pending job (UPDATE ... WHERE status
+-- = 'pending' RETURNING) instead of SELECT ... FOR UPDATE then UPDATE; the
+-- other cases take the installed path unchanged.
+-- name: lean_dequeue
+create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
+returns table (
+    job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
+)
+language plpgsql
+security definer
+-- Definer, as installed: the runner role holds no rights on the tables.
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_wanted integer := dequeue_jobs.batch_size;
+    v_read integer;
+    v_message record;
+    v_job public.jobs;
+begin
+    if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
+        raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
+            using errcode = '22023';
+    end if;
+    if dequeue_jobs.visibility_timeout_seconds is null
+        or dequeue_jobs.visibility_timeout_seconds not between 1 and 86400 then
+        raise exception 'visibility_timeout_seconds must be between 1 and 86400, not %',
+            dequeue_jobs.visibility_timeout_seconds
+            using errcode = '22023';
+    end if;
+    loop
+        v_read := 0;
+        for v_message in
+            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
+            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
+        loop
+            v_read := v_read + 1;
+            if v_message.job_id is null then
+                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
+                continue;
+            end if;
+            update public.jobs as j set status = 'processing'
+            where j.id = v_message.job_id and j.status = 'pending'
+            returning j.* into v_job;
+            if found then
+                job_id := v_job.id;
+                msg_id := v_message.msg_id;
+                job_type := v_job.job_type;
+                user_id := v_job.user_id;
+                job_parameters := v_job.job_parameters;
+                retry_count := v_job.retry_count;
+                return next;
+                v_wanted := v_wanted - 1;
+                continue;
+            end if;
+            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
+            if not found or v_job.status in ('completed', 'failed') then
+                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
+            elsif v_job.status = 'processing' then
+                perform jobqueue.end_attempt(
+                    v_job, v_message.msg_id,
+                    'attempt abandoned: its lease expired while the job was processing',
+                    'JobTimeout',
+                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
+                );
+            end if;
+        end loop;
+        exit when v_wanted = 0 or v_read = 0;
+    end loop;
+end;
+$$;
+
+-- complete_job in two statements when all is well: delete the attempt's
+-- message (it locks it: message first, as everywhere), then update the job
+-- WHERE status = 'processing'. Anything else raises through the installed
+-- helpers, and the raise rolls the delete back.
+-- name: lean_complete
+create or replace function public.complete_job(job_id uuid, data_references jsonb default null, msg_id bigint default null)
+returns void
+language plpgsql
+security definer
+-- Definer, as installed: the runner role holds no rights on the tables.
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_msg_id bigint;
+    v_job public.jobs;
+begin
+    if complete_job.job_id is not null and complete_job.msg_id is not null then
+        delete from pgmq.q_job_queue as m
+        where m.msg_id = complete_job.msg_id and m.message ->> 'job_id' = complete_job.job_id::text
+        returning m.msg_id into v_msg_id;
+        if v_msg_id is not null then
+            update public.jobs as j
+            set status = 'completed', data_references = complete_job.data_references
+            where j.id = complete_job.job_id and j.status = 'processing';
+            if found then
+                return;
+            end if;
+            perform jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
+        end if;
+    end if;
+    v_msg_id := jobqueue.lock_attempt(complete_job.job_id, complete_job.msg_id);
+    v_job := jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
+    update public.jobs as j
+    set status = 'completed', data_references = complete_job.data_references
+    where j.id = v_job.id;
+    if v_msg_id is not null then
+        perform pgmq.delete(jobqueue.queue_name(), v_msg_id);
+    end if;
+end;
+$$;
+
+-- submit_job as one INSERT, not a call of submit_jobs() over a one-element
+-- array (RETURN QUERY, unnest WITH ORDINALITY, ORDER BY); the same checks.
+-- name: submit_job_direct
+create or replace function public.submit_job(job_type text, job_parameters jsonb default null, user_id uuid default null)
+returns uuid
+language plpgsql
+security definer
+-- Definer, as installed for submit_jobs: callers may not write jobs or the queue.
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_user_id uuid := coalesce(submit_job.user_id, jobqueue.current_user_id());
+    v_id uuid;
+begin
+    if v_user_id is null then
+        raise exception 'user_id is required'
+            using errcode = '22023',
+            hint = 'Pass user_id, or call with a request.jwt.claims sub (PostgREST, Supabase).';
+    end if;
+    if v_user_id is distinct from jobqueue.current_user_id() and not jobqueue.caller_acts_for_anyone() then
+        raise exception 'user_id: role % may submit jobs only for its own identity', jobqueue.caller_role()
+            using errcode = '42501',
+            hint = 'Submitting for other users needs the service role.';
+    end if;
+    insert into public.jobs (job_type, user_id, job_parameters)
+    values (submit_job.job_type, v_user_id, submit_job.job_parameters)
+    returning id into v_id;
+    return v_id;
+end;
+$$;
