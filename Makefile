@@ -144,7 +144,8 @@ chaos: setup
 	$(VENV)/bin/pytest -q tests/chaos --chaos-full
 
 bench: setup
-	$(PY) -m bench
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean: stop
 	rm -rf .pgdata $(STAMPS) $(VENV)
