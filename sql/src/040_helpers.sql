@@ -196,15 +196,18 @@ as $$
     )::integer
 $$;
 
+-- Its earlier form also took the msg_id to delete: the trigger does that now.
+drop function if exists jobqueue.end_attempt(public.jobs, bigint, text, text, jsonb);
+
 -- jobqueue.end_attempt
 -- Ends a processing job's attempt with an error: back to pending with
--- retry_count + 1 and a new message delayed by the type's backoff when the
--- type allows another retry, else failed. Deletes the attempt's message
--- (p_msg_id, may be NULL when it is already gone). Returns the new status.
--- The caller holds the row locks, message first, then job.
+-- retry_count + 1 when the type allows another retry, else failed. The
+-- error fields are recorded either way; tg_jobs__sync_queue then deletes
+-- the attempt's message and, for a retry, sends the next one after the
+-- type's backoff. Returns the new status. The caller holds the row locks,
+-- the attempt's message (when it still exists) first, then the job.
 create or replace function jobqueue.end_attempt(
     p_job public.jobs,
-    p_msg_id bigint,
     p_error_message text,
     p_error_type text,
     p_error_context jsonb
@@ -214,39 +217,18 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_type public.job_types;
-    v_status text;
+    v_retry boolean := p_job.retry_count < (
+        select t.max_retries from public.job_types as t where t.name = p_job.job_type
+    );
 begin
-    select t.* into v_type from public.job_types as t where t.name = p_job.job_type;
-
-    if p_job.retry_count < v_type.max_retries then
-        v_status := 'pending';
-        update public.jobs as j
-        set status = 'pending',
-            retry_count = j.retry_count + 1,
-            error_message = p_error_message,
-            error_type = p_error_type,
-            error_context = p_error_context
-        where j.id = p_job.id;
-        perform pgmq.send(
-            jobqueue.queue_name(),
-            jobqueue.job_message(p_job.id, p_job.job_type, p_job.user_id, p_job.job_parameters),
-            jobqueue.retry_delay_seconds(v_type.retry_backoff_seconds, p_job.retry_count + 1)
-        );
-    else
-        v_status := 'failed';
-        update public.jobs as j
-        set status = 'failed',
-            error_message = p_error_message,
-            error_type = p_error_type,
-            error_context = p_error_context
-        where j.id = p_job.id;
-    end if;
-
-    if p_msg_id is not null then
-        perform pgmq.delete(jobqueue.queue_name(), p_msg_id);
-    end if;
-    return v_status;
+    update public.jobs as j
+    set status = case when v_retry then 'pending' else 'failed' end,
+        retry_count = j.retry_count + case when v_retry then 1 else 0 end,
+        error_message = p_error_message,
+        error_type = p_error_type,
+        error_context = p_error_context
+    where j.id = p_job.id;
+    return case when v_retry then 'pending' else 'failed' end;
 end;
 $$;
 
@@ -292,9 +274,10 @@ as $$
 $$;
 
 -- jobqueue.supabase_roles_exist
--- True where Supabase's API roles exist (anon, authenticated, service_role):
--- install then grants to them directly (090_security.sql), and service_role
--- acts for any user.
+-- True in a Supabase database: its API roles exist (anon, authenticated,
+-- service_role; roles are cluster-wide) and so does its auth schema (per
+-- database). Install then grants to those roles directly
+-- (090_security.sql), and service_role acts for any user.
 create or replace function jobqueue.supabase_roles_exist()
 returns boolean
 language sql
@@ -304,6 +287,7 @@ as $$
     select pg_catalog.to_regrole('anon') is not null
         and pg_catalog.to_regrole('authenticated') is not null
         and pg_catalog.to_regrole('service_role') is not null
+        and pg_catalog.to_regnamespace('auth') is not null
 $$;
 
 -- jobqueue.caller_acts_for_anyone

@@ -1,5 +1,5 @@
 -- ============================================================================
--- Triggers on public.jobs: validation, the state machine, enqueueing
+-- Triggers on public.jobs: validation, the state machine, the queue
 -- ============================================================================
 -- They fire for the package's functions and for hand-written SQL alike, in
 -- the order their names give (_100 before _500 before _900).
@@ -99,6 +99,57 @@ begin
 end;
 $$;
 
+-- jobqueue.tg_jobs__sync_queue
+-- AFTER UPDATE OF status, per row, when a job finishes or is retried. Keeps
+-- the invariant (an unfinished job has exactly one message, a finished job
+-- none) for the package's functions and hand-written SQL alike:
+--   -> completed, failed: deletes the job's messages;
+--   processing -> pending (a retry): deletes the old attempt's message, so
+--     that its msg_id lease ends, and sends the next one, delayed by the
+--     type's backoff for retry number retry_count.
+-- Locks: the package's functions already hold the job's message when they
+-- update the job. A hand-written update holds the job first: finishing then
+-- skips a message another transaction holds (the dequeuer holding it finds
+-- the job finished and deletes it), while a retry waits for it, since the
+-- old lease must end (at worst a deadlock error for the hand-written update).
+create or replace function jobqueue.tg_jobs__sync_queue()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_msg_ids bigint [];
+begin
+    if new.status = 'pending' then
+        v_msg_ids := array(
+            select m.msg_id from jobqueue.queue_messages as m
+            where m.message ->> 'job_id' = new.id::text
+            for update
+        );
+    else
+        v_msg_ids := array(
+            select m.msg_id from jobqueue.queue_messages as m
+            where m.message ->> 'job_id' = new.id::text
+            for update skip locked
+        );
+    end if;
+    if v_msg_ids <> '{}' then
+        perform pgmq.delete(jobqueue.queue_name(), v_msg_ids);
+    end if;
+    if new.status = 'pending' then
+        perform pgmq.send(
+            jobqueue.queue_name(),
+            jobqueue.job_message(new.id, new.job_type, new.user_id, new.job_parameters),
+            jobqueue.retry_delay_seconds(
+                (select t.retry_backoff_seconds from public.job_types as t where t.name = new.job_type),
+                new.retry_count
+            )
+        );
+    end if;
+    return null;
+end;
+$$;
+
 create or replace trigger jobs_100_validate
 before insert or update of job_type, job_parameters on public.jobs
 for each row execute function jobqueue.tg_jobs__validate();
@@ -111,3 +162,12 @@ create or replace trigger jobs_900_enqueue
 after insert on public.jobs
 referencing new table as new_jobs
 for each statement execute function jobqueue.tg_jobs__enqueue();
+
+create or replace trigger jobs_900_sync_queue
+after update of status on public.jobs
+for each row
+when (
+    old.status is distinct from new.status
+    and (new.status in ('completed', 'failed') or (old.status = 'processing' and new.status = 'pending'))
+)
+execute function jobqueue.tg_jobs__sync_queue();

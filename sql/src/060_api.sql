@@ -267,7 +267,7 @@ begin
                 perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
             elsif v_job.status = 'processing' then
                 perform jobqueue.end_attempt(
-                    v_job, v_message.msg_id,
+                    v_job,
                     'attempt abandoned: its lease expired while the job was processing',
                     'JobTimeout',
                     pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
@@ -305,15 +305,14 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_msg_id bigint := jobqueue.lock_attempt(complete_job.job_id, complete_job.msg_id);
-    v_job public.jobs := jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
+    v_job public.jobs;
 begin
+    perform jobqueue.lock_attempt(complete_job.job_id, complete_job.msg_id);
+    v_job := jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
+    -- tg_jobs__sync_queue deletes the attempt's message, which this call holds.
     update public.jobs as j
     set status = 'completed', data_references = complete_job.data_references
     where j.id = v_job.id;
-    if v_msg_id is not null then
-        perform pgmq.delete(jobqueue.queue_name(), v_msg_id);
-    end if;
 end;
 $$;
 
@@ -339,17 +338,14 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_msg_id bigint;
     v_job public.jobs;
 begin
     if fail_job.error_message is null then
         raise exception 'error_message must not be null' using errcode = '22023';
     end if;
-    v_msg_id := jobqueue.lock_attempt(fail_job.job_id, fail_job.msg_id);
+    perform jobqueue.lock_attempt(fail_job.job_id, fail_job.msg_id);
     v_job := jobqueue.lock_job(fail_job.job_id, 'processing', fail_job.msg_id);
-    return jobqueue.end_attempt(
-        v_job, v_msg_id, fail_job.error_message, fail_job.error_type, fail_job.error_context
-    );
+    return jobqueue.end_attempt(v_job, fail_job.error_message, fail_job.error_type, fail_job.error_context);
 end;
 $$;
 
@@ -410,37 +406,23 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_msg_id bigint;
     v_job public.jobs;
 begin
     -- Somebody else's job gets the answer of an unknown one, before any lock.
     if not jobqueue.caller_may_see((select j.user_id from public.jobs as j where j.id = cancel_job.job_id)) then
         perform jobqueue.raise_no_such_job(cancel_job.job_id);
     end if;
-    v_msg_id := jobqueue.lock_attempt(cancel_job.job_id, null);
+    perform jobqueue.lock_attempt(cancel_job.job_id, null);
     v_job := jobqueue.lock_job(cancel_job.job_id, null, null);
     if v_job.status <> 'pending' then
         return false;
     end if;
-    if v_msg_id is null then
-        -- A retry or re-send that committed while this call waited for the
-        -- job sent a message it could not see. None is sent now that the job
-        -- is locked: take it, unless a dequeuer holds it (SKIP LOCKED keeps
-        -- the lock order safe; that dequeuer finds the job failed and
-        -- deletes the message itself).
-        select m.msg_id into v_msg_id
-        from jobqueue.queue_messages as m
-        where m.message ->> 'job_id' = v_job.id::text
-        order by m.msg_id
-        limit 1
-        for update skip locked;
-    end if;
+    -- tg_jobs__sync_queue deletes the job's message: the one this call holds,
+    -- or one that a retry sent while it waited (unless a dequeuer holds that
+    -- one: it then finds the job failed and deletes it itself).
     update public.jobs as j
     set status = 'failed', error_type = 'Cancelled', error_message = 'cancelled by cancel_job()'
     where j.id = v_job.id;
-    if v_msg_id is not null then
-        perform pgmq.delete(jobqueue.queue_name(), v_msg_id);
-    end if;
     return true;
 end;
 $$;

@@ -66,7 +66,7 @@ begin
             v_stale := v_stale + 1;
         elsif v_job.status = 'processing' then
             if jobqueue.end_attempt(
-                v_job, v_message.msg_id,
+                v_job,
                 'attempt abandoned: its lease expired while the job was processing',
                 'JobTimeout',
                 pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
@@ -105,7 +105,7 @@ begin
             continue; -- its message is busy (a runner is finishing it): next sweep
         end if;
         if jobqueue.end_attempt(
-            v_job, v_msg_id,
+            v_job,
             case when v_msg_id is null
                 then 'attempt lost: its queue message is gone'
                 else 'attempt timed out: it outlived its job type''s timeout_seconds'

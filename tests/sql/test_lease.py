@@ -172,3 +172,19 @@ def test_a_retried_attempt_gets_a_fresh_start_and_so_a_fresh_timeout(tx):
     assert value(
         tx, "select started_at > now() - interval '1 minute' from jobs where id = %s", (job_id,)
     )
+
+
+def test_a_hand_written_retry_ends_the_old_lease(tx):
+    job_id, msg_id = running(tx)
+
+    tx.execute(
+        "update jobs set status = 'pending', retry_count = retry_count + 1 where id = %s", (job_id,)
+    )
+
+    [new_msg_id] = msg_ids(tx, job_id)
+    assert new_msg_id != msg_id
+    assert value(
+        tx, "select vt > clock_timestamp() from pgmq.q_job_queue where msg_id = %s", (new_msg_id,)
+    )
+    with raises(tx, "55000"):
+        tx.execute("select complete_job(%s, null, %s)", (job_id, msg_id))

@@ -215,10 +215,20 @@ def test_the_message_of_a_deleted_job_is_deleted(tx):
 
 
 @pytest.mark.parametrize("status", ["completed", "failed"])
+def test_a_hand_written_finish_leaves_no_message(tx, status):
+    job_id = submit(tx)
+    tx.execute("update jobs set status = 'processing' where id = %s", (job_id,))
+    tx.execute("update jobs set status = %s where id = %s", (status, job_id))
+
+    assert messages(tx, job_id) == []
+
+
+@pytest.mark.parametrize("status", ["completed", "failed"])
 def test_the_leftover_message_of_a_finished_job_is_deleted(tx, status):
     job_id = submit(tx)
     tx.execute("update jobs set status = 'processing' where id = %s", (job_id,))
     tx.execute("update jobs set status = %s where id = %s", (status, job_id))
+    send_raw(tx, {"job_id": str(job_id)})
 
     assert recover(tx) == did(stale_messages_deleted=1)
 
