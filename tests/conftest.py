@@ -53,23 +53,21 @@ def install(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def create_database(name: str, template: str | None = None) -> str:
-    with admin_connect() as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        if template:
-            conn.execute(
-                sql.SQL("create database {} template {}").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
-            )
-        else:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return url_for(name)
-
-
 def drop_database(name: str) -> None:
     with admin_connect() as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        drop = sql.SQL("drop database if exists {} with (force)")
+        conn.execute(drop.format(sql.Identifier(name)))
+
+
+def create_database(name: str, template: str | None = None) -> str:
+    """Creates (or re-creates) a database, optionally from a template; returns its URL."""
+    drop_database(name)
+    create = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template:
+        create = sql.SQL("{} template {}").format(create, sql.Identifier(template))
+    with admin_connect() as conn:
+        conn.execute(create)
+    return url_for(name)
 
 
 @pytest.fixture(scope="session")
