@@ -6,8 +6,9 @@ long, finishes each job (`complete_job` with the handler's return value, or
 `fail_job` with the exception), and stops cleanly on a signal.
 
 Threads: the main thread owns the database connection and every decision;
-`concurrency` worker threads only run handlers; a listener thread waits for
-NOTIFY jobqueue on a connection of its own. They talk through one queue of
+`concurrency` worker threads (attempts.WorkerPool) only run handlers; a
+listener thread (listener.Listener) waits for NOTIFY jobqueue on a
+connection of its own. They talk through one queue of
 events (a finished handler, a wake-up, a stop request), so the main thread
 blocks on that queue when there is nothing to do: an idle runner uses no
 CPU beyond one poll per --poll-interval (the fallback for a lost LISTEN
@@ -49,7 +50,6 @@ flight (retries still waiting for their backoff are left for a later run).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -57,9 +57,7 @@ import signal
 import socket
 import threading
 import time
-import traceback
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -67,14 +65,13 @@ from typing import Any
 import psycopg
 
 from . import errors, queries
-from .db import Backoff, Link, connect
-from .handlers import Handler, HandlerRegistry, Job, default_registry
+from .attempts import Attempt, Outcome, WorkerPool, error_outcome
+from .db import Link
+from .handlers import HandlerRegistry, Job, default_registry
+from .listener import Listener
 
 log = logging.getLogger("jobqueue.runner")
 
-# Lines of a handler's traceback kept in error_context.
-_TRACEBACK_LINES = 30
-_TRACEBACK_CHARS = 8000
 # 55000: the attempt is no longer current; P0002: the job is gone.
 _ATTEMPT_GONE = frozenset({"55000", "P0002"})
 
@@ -109,34 +106,6 @@ class RunnerConfig:
         return self.batch_size or self.concurrency
 
 
-@dataclass(slots=True, eq=False)
-class Attempt:
-    """A job this runner holds: its lease and its handler's progress."""
-
-    job: Job
-    handler: Handler | None
-    started: float  # monotonic, taken before the dequeue call
-    lease_until: float
-    extend_at: float
-    lost: bool = False
-
-
-@dataclass(slots=True, eq=False)
-class Outcome:
-    """What a handler did; what complete_job or fail_job will record."""
-
-    attempt: Attempt
-    seconds: float
-    data_references: str | None = None  # JSON text
-    error_message: str | None = None
-    error_type: str | None = None
-    error_context: str | None = None  # JSON text
-
-    @property
-    def ok(self) -> bool:
-        return self.error_type is None
-
-
 @dataclass(slots=True)
 class _Stop:
     signum: int
@@ -155,119 +124,6 @@ class _PipelineExitNoise(logging.Filter):
 
 
 _PSYCOPG_FILTER = _PipelineExitNoise()
-
-
-# -- handlers -----------------------------------------------------------------
-
-
-def run_handler(attempt: Attempt, runner_name: str) -> Outcome:
-    """Runs the attempt's handler; whatever it raises becomes a failure."""
-    started = time.perf_counter()
-    try:
-        assert attempt.handler is not None
-        result = attempt.handler(attempt.job)
-        data = None if result is None else json.dumps(result, allow_nan=False)
-    except BaseException as exc:  # a handler's failure, whatever it is, fails the job
-        return failure(attempt, exc, time.perf_counter() - started, runner_name)
-    return Outcome(attempt, time.perf_counter() - started, data_references=data)
-
-
-def failure(attempt: Attempt, exc: BaseException, seconds: float, runner_name: str) -> Outcome:
-    """The outcome of a handler that raised `exc`: message, class name and a
-    context with the traceback's tail, for fail_job."""
-    cls = type(exc)
-    lines = traceback.format_exception(cls, exc, exc.__traceback__)
-    tail = "".join(lines[-_TRACEBACK_LINES:])[-_TRACEBACK_CHARS:]
-    context = {
-        "exception": f"{cls.__module__}.{cls.__qualname__}",
-        "traceback": _clean(tail),
-        "attempt": attempt.job.retry_count + 1,
-        "duration_ms": round(seconds * 1000, 3),
-        "runner": runner_name,
-    }
-    return Outcome(
-        attempt,
-        seconds,
-        error_message=_clean(str(exc)) or cls.__name__,
-        error_type=cls.__name__,
-        error_context=json.dumps(context),
-    )
-
-
-def _clean(text: str) -> str:
-    # PostgreSQL text and jsonb cannot hold NUL characters.
-    return text.replace("\x00", "\\0")
-
-
-class WorkerPool:
-    """`size` daemon threads that run handlers and post their outcomes.
-
-    Daemon threads, so that a hung handler cannot keep the process alive
-    after the shutdown grace period."""
-
-    def __init__(self, size: int, post: Callable[[Outcome], None], runner_name: str) -> None:
-        self._tasks: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
-        self._post = post
-        self._runner_name = runner_name
-        self._threads = [
-            threading.Thread(target=self._work, name=f"jobqueue-worker-{i}", daemon=True)
-            for i in range(size)
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, attempt: Attempt) -> None:
-        self._tasks.put(attempt)
-
-    def stop(self) -> None:
-        """Lets idle threads end; busy ones end when their handler returns."""
-        for _ in self._threads:
-            self._tasks.put(None)
-
-    def _work(self) -> None:
-        while (attempt := self._tasks.get()) is not None:
-            self._post(run_handler(attempt, self._runner_name))
-
-
-# -- wake-ups -------------------------------------------------------------------
-
-
-class Listener:
-    """LISTEN jobqueue on a connection of its own; every notification (and
-    every (re)connection, which may have missed some) wakes the runner."""
-
-    def __init__(self, url: str, wake: Callable[[], None]) -> None:
-        self._url = url
-        self._wake = wake
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="jobqueue-listener", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def _run(self) -> None:
-        backoff = Backoff(initial=0.2, cap=10.0)
-        while not self._stopping.is_set():
-            try:
-                with connect(
-                    self._url, application_name="jobqueue-runner-listen", prepare_threshold=None
-                ) as conn:
-                    conn.execute(queries.get("runner_listen"))
-                    log.debug("listening on channel jobqueue")
-                    backoff.reset()
-                    self._wake()
-                    while not self._stopping.is_set():
-                        # The timeout only bounds how long stop() waits.
-                        for _ in conn.notifies(timeout=1.0):
-                            self._wake()
-            except psycopg.Error as exc:
-                log.debug("LISTEN connection failed (%s): polling meanwhile", exc)
-                self._stopping.wait(backoff.next_delay())
 
 
 # -- the runner -------------------------------------------------------------------
@@ -496,7 +352,7 @@ class Runner:
             return False
         if st.more_work:
             return True
-        if self.config.burst and not st.running and not st.results:
+        if self.config.burst and not st.running and not st.results and not st.last_error:
             return True  # confirm the queue is empty before exiting
         return time.monotonic() >= st.last_dequeue + self.config.poll_interval
 
@@ -540,13 +396,11 @@ class Runner:
 
     def _no_handler(self, attempt: Attempt) -> Outcome:
         job_type = attempt.job.job_type
-        context = {"job_type": job_type, "handlers": self.registry.names(), "runner": self.name}
-        return Outcome(
+        return error_outcome(
             attempt,
-            0.0,
-            error_message=f"no handler registered for job type {job_type!r} in runner {self.name}",
-            error_type="HandlerNotFound",
-            error_context=json.dumps(context),
+            "HandlerNotFound",
+            f"no handler registered for job type {job_type!r} in runner {self.name}",
+            {"job_type": job_type, "handlers": self.registry.names(), "runner": self.name},
         )
 
     # -- keeping leases ------------------------------------------------------------
@@ -688,13 +542,11 @@ class Runner:
         self._log_outcome(outcome, status)
 
     def _rejected(self, outcome: Outcome, error: errors.JobQueueError) -> Outcome:
-        context = {"sqlstate": error.sqlstate, "runner": self.name}
-        return Outcome(
+        return error_outcome(
             outcome.attempt,
-            outcome.seconds,
-            error_message=f"complete_job refused the handler's result: {error.message}",
-            error_type="ResultRejected",
-            error_context=json.dumps(context),
+            "ResultRejected",
+            f"complete_job refused the handler's result: {error.message}",
+            {"sqlstate": error.sqlstate, "runner": self.name},
         )
 
     @staticmethod
