@@ -46,7 +46,7 @@ def _wait_for(path: Path, count: int, timeout: float, runner: Runner) -> dict[st
         if len(starts) >= count:
             return starts
         if not runner.alive():
-            raise RuntimeError(f"the runner exited with {runner.proc.returncode}")  # type: ignore[union-attr]
+            raise RuntimeError(f"the runner exited with {runner.exit.code if runner.exit else '?'}")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(starts)} of {count} jobs picked up after {timeout:.0f} s")
         time.sleep(0.01)

@@ -81,6 +81,7 @@ class Runner:
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
+    exit: Exit | None = None
 
     def start(self) -> Runner:
         args = [str(runner_program()), "run", "--database-url", self.url]
@@ -106,26 +107,33 @@ class Runner:
         assert self.proc is not None
         return self.proc.pid
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait(self, timeout: float | None = None) -> Exit:
-        """Waits for the exit and reads the process's own resource usage."""
-        assert self.proc is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+    def poll(self) -> Exit | None:
+        """The exit, once the process has ended. The child is reaped here
+        with wait4 (never by Popen) so that its resource usage is kept."""
+        if self.exit is None and self.proc is not None:
             pid, status, usage = os.wait4(self.pid, os.WNOHANG)
             if pid:
-                break
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.exit = Exit(
+                    self.proc.returncode,
+                    time.time() - self.started,
+                    usage.ru_utime + usage.ru_stime,
+                    usage.ru_maxrss / 1024,
+                )
+        return self.exit
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.poll() is None
+
+    def wait(self, timeout: float | None = None) -> Exit:
+        """Waits for the exit; kills the process after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (done := self.poll()) is None:
             if deadline is not None and time.monotonic() > deadline:
                 self.kill()
                 raise TimeoutError(f"jobqueue run (pid {self.pid}) did not exit in {timeout:.0f} s")
             time.sleep(0.005)
-        wall = time.time() - self.started
-        self.proc.returncode = os.waitstatus_to_exitcode(status)
-        return Exit(
-            self.proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-        )
+        return done
 
     def stop(self, timeout: float = 60) -> Exit:
         """SIGTERM, then the exit."""
@@ -136,7 +144,8 @@ class Runner:
     def kill(self) -> None:
         if self.alive():
             os.kill(self.pid, signal.SIGKILL)
-            self.proc.wait()  # type: ignore[union-attr]
+            while self.poll() is None:
+                time.sleep(0.005)
 
 
 class Watcher:
