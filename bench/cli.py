@@ -137,6 +137,7 @@ class Bench:
             "seconds_per_measurement": s.seconds,
             "quick": s.quick,
             "command": " ".join(["python -m bench", *sys.argv[1:]]),
+            "source": db.source_state(),
             "settings": {
                 k: v
                 for k, v in vars(s).items()
@@ -384,6 +385,7 @@ class Bench:
         r.meta["seconds_total"] = round(time.monotonic() - self.t0, 1)
         parts = [
             report.durability(r.meta.get("server", {})),
+            report.source(r.meta.get("source", {})),
             f"Each figure is the median of {s.runs} run(s){' (quick run)' if s.quick else ''}; "
             f"{os.cpu_count()} CPUs; ratios matter more than absolute numbers on a shared machine.",
             "",

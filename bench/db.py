@@ -99,6 +99,23 @@ def install(url: str) -> None:
         raise RuntimeError(f"install.sql failed:\n{done.stderr.strip()}")
 
 
+def source_state() -> dict[str, object]:
+    """Which code is measured: the checkout's commit, and the files of sql/
+    and python/ changed since (the benchmark installs the working tree)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "sql", "python")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "uncommitted": [line[3:] for line in changed.splitlines()],
+    }
+
+
 def server_settings(url: str) -> dict[str, str]:
     rows = execute(url, "server_settings")
     return {name: f"{setting}{' ' + unit if unit else ''}" for name, setting, unit in rows}

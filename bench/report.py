@@ -71,6 +71,12 @@ def durability(settings: dict[str, str]) -> str:
     )
 
 
+def source(state: dict[str, Any]) -> str:
+    changed = state.get("uncommitted") or []
+    extra = f", with uncommitted changes to {', '.join(changed)}" if changed else ""
+    return f"Measured: the working tree at commit {state.get('commit', '?')}{extra}."
+
+
 def scale_detail(section: dict[str, Any]) -> str:
     states = list(section)
     if len(states) != 2:
