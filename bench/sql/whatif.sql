@@ -109,7 +109,7 @@ begin
 end;
 $$;
 
--- pgmq.read and pgmq.delete with static SQL for this one queue: the plans
+-- pgmq.read and both pgmq.delete with static SQL for this one queue: the plans
 -- are cached per session instead of built by EXECUTE format(...) per call.
 -- name: pgmq_static
 create or replace function pgmq.read(queue_name text, vt integer, qty integer, conditional jsonb default '{}')
@@ -136,6 +136,18 @@ begin
     from cte
     where m.msg_id = cte.msg_id
     returning m.msg_id, m.read_ct, m.enqueued_at, m.last_read_at, m.vt, m.message, m.headers;
+end;
+$$;
+
+create or replace function pgmq.delete(queue_name text, msg_ids bigint [])
+returns setof bigint
+language plpgsql
+as $$
+begin
+    if $1 <> 'job_queue' then
+        raise exception 'what-if pgmq.delete serves queue job_queue only';
+    end if;
+    return query delete from pgmq.q_job_queue as q where q.msg_id = any($2) returning q.msg_id;
 end;
 $$;
 
@@ -189,6 +201,8 @@ begin
         loop
             v_read := v_read + 1;
             if v_message.job_id is null then
+                raise warning 'jobqueue: archived poison message % (not a job message): %',
+                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
                 perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
                 continue;
             end if;
@@ -211,7 +225,7 @@ begin
                 perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
             elsif v_job.status = 'processing' then
                 perform jobqueue.end_attempt(
-                    v_job, v_message.msg_id,
+                    v_job,
                     'attempt abandoned: its lease expired while the job was processing',
                     'JobTimeout',
                     pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
@@ -224,9 +238,10 @@ end;
 $$;
 
 -- complete_job in two statements when all is well: delete the attempt's
--- message (it locks it: message first, as everywhere), then update the job
--- WHERE status = 'processing'. Anything else raises through the installed
--- helpers, and the raise rolls the delete back.
+-- message with static SQL (that locks it: message first, as everywhere),
+-- then update the job WHERE status = 'processing' (tg_jobs__sync_queue then
+-- finds no message left). Anything else takes the installed path and its
+-- errors, and a raise rolls the delete back.
 -- name: lean_complete
 create or replace function public.complete_job(job_id uuid, data_references jsonb default null, msg_id bigint default null)
 returns void
@@ -253,14 +268,11 @@ begin
             perform jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
         end if;
     end if;
-    v_msg_id := jobqueue.lock_attempt(complete_job.job_id, complete_job.msg_id);
+    perform jobqueue.lock_attempt(complete_job.job_id, complete_job.msg_id);
     v_job := jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
     update public.jobs as j
     set status = 'completed', data_references = complete_job.data_references
     where j.id = v_job.id;
-    if v_msg_id is not null then
-        perform pgmq.delete(jobqueue.queue_name(), v_msg_id);
-    end if;
 end;
 $$;
 
