@@ -79,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--queue-name",
         help="PGMQ queue name, fixed at the first install (default: job_queue)",
     )
+    for role in ("app", "runner", "service"):
+        p.add_argument(
+            f"--{role}-role",
+            help=f"name of the package's {role} role, fixed at the first install "
+            "(default: see sql/install.sql)",
+        )
+    p.add_argument(
+        "-v",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other variable of install.sql, as psql -v NAME=VALUE",
+    )
 
     p = sub.add_parser("run", parents=[common], help="run jobs: the runner sidecar")
     p.add_argument(
@@ -170,8 +184,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     def on_notice(notice: Notice) -> None:
         print(str(notice), file=sys.stderr)
 
+    variables: dict[str, str] = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise CommandError(f"--set {item!r}: expected NAME=VALUE")
+        variables[name] = value
+    for name in ("queue_name", "app_role", "runner_role", "service_role"):
+        if getattr(args, name) is not None:
+            variables[name] = getattr(args, name)
     try:
-        versions = migrate(args.database_url, queue_name=args.queue_name, on_notice=on_notice)
+        versions = migrate(args.database_url, variables=variables, on_notice=on_notice)
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"jobqueue: package installed (versions: {', '.join(versions)})")

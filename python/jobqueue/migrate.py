@@ -4,7 +4,12 @@ It applies what ``psql -f sql/install.sql`` applies: the files named by the
 ``\\ir`` lines of install.sql, in their order, in ONE transaction, so that a
 failure leaves the database as it was. The first file takes an advisory
 lock, so concurrent migrations queue up and the later ones find everything
-in place. ``queue_name`` plays the part of ``psql -v queue_name=...``.
+in place.
+
+install.sql's optional psql variables (``psql -v queue_name=...``) are read
+from its ``set_config('jobqueue.<setting>', :'<variable>', false)`` lines,
+so `migrate` knows the same variables (queue_name, app_role, ...) and sets
+the same settings, for the session, before the transaction.
 
 The SQL directory is found next to the package in a checkout
 (python/jobqueue -> ../../sql), or wherever JOBQUEUE_SQL_DIR points.
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,9 @@ import psycopg
 from . import errors, queries
 
 _INCLUDE = re.compile(r"^\s*\\ir?\s+(?P<path>\S+)\s*$")
+_VARIABLE = re.compile(
+    r"set_config\(\s*'(?P<setting>[a-z_][a-z0-9_.]*)'\s*,\s*:'(?P<variable>[a-z_][a-z0-9_]*)'"
+)
 
 
 class MigrationError(errors.JobQueueError):
@@ -81,17 +89,30 @@ def install_files(install_sql: Path) -> list[Path]:
     return files
 
 
+def install_variables(install_sql: Path) -> dict[str, str]:
+    """install.sql's optional psql variables: {variable: the setting it sets}."""
+    text = install_sql.read_text(encoding="utf-8")
+    return {m["variable"]: m["setting"] for m in _VARIABLE.finditer(text)}
+
+
 def migrate(
     url: str,
     *,
-    queue_name: str | None = None,
+    variables: Mapping[str, str] | None = None,
     directory: Path | None = None,
     on_notice: Callable[[Notice], None] | None = None,
     on_file: Callable[[Path], None] | None = None,
 ) -> list[str]:
     """Applies install.sql's files in one transaction; returns the package
     versions recorded in the database afterwards. Raises JobQueueError."""
-    files = install_files((directory or sql_dir()) / "install.sql")
+    install_sql = (directory or sql_dir()) / "install.sql"
+    files = install_files(install_sql)
+    known = install_variables(install_sql)
+    unknown = sorted(set(variables or {}) - set(known))
+    if unknown:
+        raise ValueError(
+            f"install.sql has no variable {', '.join(unknown)} (it knows: {', '.join(known)})"
+        )
     scripts = [(path, path.read_text(encoding="utf-8")) for path in files]
     current: Path | None = None
     try:
@@ -99,8 +120,10 @@ def migrate(
         with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
             if on_notice is not None:
                 conn.add_notice_handler(lambda diag: on_notice(_notice(diag)))
-            if queue_name:
-                conn.execute(queries.get("migrate_set_queue_name"), {"queue_name": queue_name})
+            for variable, value in (variables or {}).items():
+                conn.execute(
+                    queries.get("migrate_set_setting"), {"setting": known[variable], "value": value}
+                )
             with conn.transaction():
                 for current, text in scripts:
                     if on_file is not None:

@@ -99,8 +99,10 @@ order by e.status, e.n;
 -- Migrations
 -- ---------------------------------------------------------------------------
 
--- name: migrate_set_queue_name
-select pg_catalog.set_config('jobqueue.queue_name', %(queue_name)s::text, false);
+-- What psql -v <variable>=... does in install.sql; the setting's name comes
+-- from install.sql itself, never from input.
+-- name: migrate_set_setting
+select pg_catalog.set_config(%(setting)s::text, %(value)s::text, false);
 
 -- name: migrate_installed_versions
 select v.version, v.installed_at from jobqueue.schema_versions as v order by v.installed_at, v.version;

@@ -120,6 +120,23 @@ def test_migrate_uses_the_queue_name_given_at_the_first_install(empty_db):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_install_sql_variables_are_set_like_psql_v(empty_db):
+    code, _, err = finish(jobqueue(empty_db, "--set", "queue_name=via_set"))
+
+    assert code == 0, err
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("select queue_name from jobqueue.settings").fetchone() == ("via_set",)
+
+
+def test_an_unknown_variable_is_refused_before_connecting(empty_db):
+    code, _, err = finish(jobqueue(empty_db, "--set", "no_such_variable=1"))
+
+    assert code == 1
+    assert "no_such_variable" in err and "queue_name" in err
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("select to_regnamespace('jobqueue')").fetchone() == (None,)
+
+
 def test_a_failing_file_leaves_the_database_untouched(empty_db, tmp_path):
     broken = tmp_path / "sql"
     shutil.copytree(SQL_DIR, broken)
