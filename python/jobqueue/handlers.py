@@ -76,6 +76,10 @@ class HandlerRegistry:
 
         return register
 
+    def unregister(self, job_type: str) -> None:
+        """Forgets the handler of `job_type`, if any."""
+        self._handlers.pop(job_type, None)
+
     def get(self, job_type: str) -> Handler | None:
         return self._handlers.get(job_type)
 
