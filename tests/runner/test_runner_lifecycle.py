@@ -9,10 +9,26 @@ from .helpers import add_job_type, cli_env, job, messages, status, submit, wait_
 HANDLERS = ("--handlers", "jq_test_handlers")
 
 
+def runner_backends(db) -> dict[str, str]:
+    """application_name -> last query of this database's runner connections."""
+    rows = db.execute(
+        "select application_name, query from pg_stat_activity"
+        " where datname = current_database() and application_name like 'jobqueue-runner%%'"
+    ).fetchall()
+    return dict(rows)
+
+
 def test_an_idle_runner_is_woken_by_notify_long_before_its_next_poll(db, start_runner):
     runner = start_runner("--poll-interval", "60")
-    runner.wait_for_log("started")
-    # The first poll happens at start; after it, only a NOTIFY can wake the runner.
+
+    # Once it listens and has made its first poll, only a NOTIFY can wake it.
+    def idle() -> bool:
+        backends = runner_backends(db)
+        return "listen" in backends.get("jobqueue-runner-listen", "") and (
+            "dequeue_jobs" in backends.get("jobqueue-runner", "")
+        )
+
+    wait_for(idle, what="the runner to listen and poll once")
     job_id = submit(db, "sample_task", {"message": "wake up"})
 
     wait_for(lambda: status(db, job_id) == "completed", timeout=15, what="the job to complete")
@@ -68,13 +84,15 @@ def test_lease_extension_keeps_a_long_job_alive_past_the_visibility_timeout(
 ):
     add_job_type(db, "test_sleep", timeout_seconds=60)
     started = tmp_path / "started"
-    job_id = submit(db, "test_sleep", {"seconds": 3, "started_file": str(started)})
-    runner = start_runner("--visibility-timeout", "1", *HANDLERS)
+    job_id = submit(db, "test_sleep", {"seconds": 4.5, "started_file": str(started)})
+    # Extended every second, each time for 2 s: a slow turn of the loop
+    # on a busy machine still leaves a second to spare.
+    runner = start_runner("--visibility-timeout", "2", *HANDLERS)
     wait_for(started.exists, what="the handler to start")
 
     # A competing dequeuer: had the lease lapsed, it would time the attempt out.
     def finished() -> bool:
-        assert db.execute("select count(*) from dequeue_jobs(1, 1)").fetchone() == (0,)
+        assert db.execute("select count(*) from dequeue_jobs(1, 2)").fetchone() == (0,)
         return status(db, job_id) != "processing"
 
     wait_for(finished, timeout=20, what="the job to finish")
