@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--database",
         default="jobqueue_bench",
         help="name of the benchmark database "
-        "(dropped and recreated, as are NAME_scale_N and NAME_whatif) (default %(default)s)",
+        "(dropped and recreated, as are NAME_scale_N, NAME_whatif and NAME_whatif_base) "
+        "(default %(default)s)",
     )
     parser.add_argument("--runs", type=int, help="runs per figure, the median is kept (default 3)")
     parser.add_argument("--seconds", type=float, help="length of one timed measurement (default 6)")
@@ -54,8 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--whatif",
-        action="store_true",
-        help="also measure the SQL prototypes of bench/sql/whatif.sql against the package",
+        nargs="?",
+        const="all",
+        metavar="VARIANTS",
+        help="also measure the SQL prototypes of bench/sql/whatif.sql against the package: "
+        "all of them, or the comma-separated VARIANTS",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--results", type=Path, help="where to write the JSON results")
@@ -74,7 +78,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
             results_path=s.out_dir / "results-quick.json",
             chart_path=s.out_dir / "bench-quick.png",
         )
-    changes: dict[str, Any] = {"scaling": args.scaling, "whatif": args.whatif, "keep": args.keep}
+    changes: dict[str, Any] = {"scaling": args.scaling, "keep": args.keep}
+    if args.whatif:
+        known = [v.name for v in whatif.VARIANTS[1:]]
+        wanted = known if args.whatif == "all" else [x.strip() for x in args.whatif.split(",")]
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            sys.exit(f"unknown what-if variant(s): {', '.join(unknown)}; known: {', '.join(known)}")
+        changes["whatif"] = tuple(wanted)
     if args.runs:
         changes["runs"] = args.runs
     if args.seconds:

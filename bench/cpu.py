@@ -18,10 +18,10 @@ from bench import db, queries
 from bench.runner import cpu_seconds
 from bench.settings import Settings
 
-Work = Callable[[psycopg.Connection[Any], int], int]  # (conn, jobs wanted) -> jobs done
+Work = Callable[[psycopg.Connection[Any], int, str], int]  # (conn, jobs wanted, url) -> jobs done
 
 
-def _submit_one(conn: psycopg.Connection[Any], jobs: int) -> int:
+def _submit_one(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
     query = queries.get("job_submit")
     params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
     for _ in range(jobs):
@@ -30,7 +30,7 @@ def _submit_one(conn: psycopg.Connection[Any], jobs: int) -> int:
 
 
 def _submit_batch(batch: int) -> Work:
-    def work(conn: psycopg.Connection[Any], jobs: int) -> int:
+    def work(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
         query = queries.get("jobs_submit_many")
         params = {"job_type": "sample_task", "parameters": "{}", "n": batch, "user_id": db.USER_ID}
         calls = max(1, jobs // batch)
@@ -45,7 +45,7 @@ def _drain(batch: int) -> Work:
     """dequeue_jobs(batch), then complete_job for each job taken, the
     completions of a batch in one transaction (as the runner records them)."""
 
-    def work(conn: psycopg.Connection[Any], jobs: int) -> int:
+    def work(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
         done = 0
         dequeue, complete = queries.get("job_dequeue"), queries.get("job_complete")
         while done < jobs:
@@ -61,14 +61,37 @@ def _drain(batch: int) -> Work:
     return work
 
 
-def _insert_one(conn: psycopg.Connection[Any], jobs: int) -> int:
+# An idle runner with the default concurrency asks for this many jobs.
+PICKUP_BATCH = 4
+
+
+def _pickup(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
+    """One job at a time, as an idle runner takes it: another session
+    submits a job, then this one calls dequeue_jobs(PICKUP_BATCH) and
+    complete_job. Only this session's backend is measured."""
+    dequeue, complete = queries.get("job_dequeue"), queries.get("job_complete")
+    submit = queries.get("job_submit")
+    params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
+    done = 0
+    with db.connection(url, prepare_threshold=0) as submitter:
+        for _ in range(jobs):
+            submitter.execute(submit, params)
+            taken = conn.execute(dequeue, {"batch_size": PICKUP_BATCH}).fetchall()
+            with conn.transaction():
+                for job_id, msg_id in taken:
+                    conn.execute(complete, {"job_id": job_id, "msg_id": msg_id})
+            done += len(taken)
+    return done
+
+
+def _insert_one(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
     query = queries.get("baseline_insert")
     for _ in range(jobs):
         conn.execute(query)
     return jobs
 
 
-def _claim_finish(conn: psycopg.Connection[Any], jobs: int) -> int:
+def _claim_finish(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
     claim, finish = queries.get("baseline_claim"), queries.get("baseline_finish")
     done = 0
     for _ in range(jobs):
@@ -103,6 +126,12 @@ def workloads(s: Settings) -> list[Workload]:
         ),
         Workload("drain_1", "dequeue_jobs(1) + complete_job", _drain(1), "jobs"),
         Workload("drain_10", "dequeue_jobs(10) + 10 complete_job", _drain(10), "jobs"),
+        Workload(
+            "pickup",
+            f"pickup: dequeue_jobs({PICKUP_BATCH}) with 1 job visible + complete_job",
+            _pickup,
+            None,
+        ),
     ]
 
 
@@ -124,9 +153,9 @@ def measure(url: str, s: Settings, work: Workload) -> float:
             conn.execute(queries.get("vacuum_claim"))
     with db.connection(url, prepare_threshold=0) as conn:
         (pid,) = conn.execute(queries.get("backend_pid")).fetchone()  # type: ignore[misc]
-        work.work(conn, warm)
+        work.work(conn, warm, url)
         before = cpu_seconds(pid) or 0.0
-        done = work.work(conn, jobs)
+        done = work.work(conn, jobs, url)
         after = cpu_seconds(pid) or 0.0
     if done < jobs:
         raise RuntimeError(f"{work.key}: only {done} of {jobs} jobs done")

@@ -149,31 +149,29 @@ def profile_detail(profiles: list[dict[str, Any]], limit: int = 10) -> str:
 
 def whatif_detail(section: dict[str, Any]) -> str:
     metrics = section["metrics"]
-    variants = section["variants"]
-    installed = next((v for v in variants if v["name"] == "installed" and not v["error"]), None)
     rows = []
-    for v in variants:
+    for v in section["variants"]:
         if v["error"]:
             rows.append([v["name"], *["" for _ in metrics], f"could not apply: {v['error']}"])
             continue
         cells = []
         for m in metrics:
-            value = v["median"][m]
-            base = installed["median"][m] if installed else None
-            if m == "hot_jobs":
-                cells.append("-" if value is None else f"{value * 100:.0f}%")
-            elif value is None:
+            value = v["median"].get(m)
+            change = v.get("change", {}).get(m)
+            if value is None:
                 cells.append("-")
-            elif base and v is not installed:
-                cells.append(f"{value:.0f} ({(value / base - 1) * 100:+.0f}%)")
+            elif m == "hot_jobs":
+                cells.append(f"{value * 100:.0f}%")
+            elif change is not None:
+                cells.append(f"{value:.0f} ({change * 100:+.0f}%)")
             else:
                 cells.append(f"{value:.0f}")
         rows.append([v["name"], *cells, v["description"]])
     legend = "\n".join(f"  {k}: {label}" for k, label in metrics.items())
     return (
-        "What-if: SQL prototypes (bench/sql/whatif.sql) in databases of their own; backend CPU "
-        "microseconds per job (medians; change against 'installed'). The baselines' columns are "
-        "untouched by every variant: their spread is the noise.\n"
+        "What-if: SQL prototypes (bench/sql/whatif.sql), backend CPU microseconds per job, "
+        "medians; in brackets the median change against the installed package measured just "
+        "before (pairs). insert_one is untouched by every variant: its changes are the noise.\n"
         + legend
         + "\n"
         + _table(rows, ["variant", *metrics, "what changes"])

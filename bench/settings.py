@@ -14,7 +14,7 @@ SCENARIOS = ("baselines", "submit", "batch", "drain", "latency", "scale", "profi
 class Settings:
     server_url: str  # DATABASE_URL: the server to use, its database left alone
     database: str = (
-        "jobqueue_bench"  # dropped and recreated, as are <name>_scale_<n>, <name>_whatif
+        "jobqueue_bench"  # dropped and recreated, as are <name>_scale_<n>, <name>_whatif*
     )
     runs: int = 3  # each figure is the median of this many runs
     seconds: float = 6.0  # one timed pgbench or client measurement
@@ -32,7 +32,7 @@ class Settings:
     scenarios: tuple[str, ...] = SCENARIOS
     scaling: bool = False  # drain with 1, 2, 4 runner processes x concurrency 1, 2, 4, 8
     scaling_jobs: int = 20_000
-    whatif: bool = False  # SQL prototypes, measured against the installed package
+    whatif: tuple[str, ...] = ()  # SQL prototypes to measure against the installed package
     keep: bool = False  # keep the benchmark databases afterwards
     out_dir: Path = REPO / "bench" / "out"
     results_path: Path = REPO / "bench" / "results.json"

@@ -1,10 +1,12 @@
 """What-if: each proposed change to the SQL package, prototyped in
 bench/sql/whatif.sql and applied on top of a fresh install in a database of
-its own, measured with the same workloads as the installed package in the
-same run, variants interleaved run by run. The measure is the backend's CPU
-per job (bench.cpu), steady on a shared machine; the baselines' workloads,
-which no variant touches, show how steady. These numbers say what each
-change would buy; they are not the package's figures."""
+its own. The measure is the backend's CPU per job (bench.cpu), taken in
+pairs: each workload runs on the installed package and on the variant back
+to back, and the change is the median of the pairs' ratios, so that the
+load of a shared machine, which drifts over minutes, falls on both sides
+alike. The one-row INSERT, which no variant touches, shows what is left of
+the noise. These numbers say what each change would buy; they are not the
+package's figures."""
 
 from __future__ import annotations
 
@@ -54,6 +56,12 @@ VARIANTS = (
         ("lean_dequeue", "lean_complete"),
     ),
     Variant(
+        "dequeue_short_read",
+        "dequeue_jobs stops once pgmq.read returned fewer than asked (one read, not two, "
+        "when fewer jobs are visible than asked)",
+        ("dequeue_short_read",),
+    ),
+    Variant(
         "submit_job_direct", "submit_job as one INSERT, not via submit_jobs", ("submit_job_direct",)
     ),
     Variant(
@@ -69,7 +77,7 @@ VARIANTS = (
             "validate_triggers",
             "enqueue_validating_static",
             "pgmq_static",
-            "lean_dequeue",
+            "lean_dequeue_short_read",
             "lean_complete",
             "submit_job_direct",
             "reset_search_path",
@@ -80,8 +88,8 @@ VARIANTS = (
 HOT = "hot_jobs"
 
 
-def _prepare(server_url: str, s: Settings, variant: Variant) -> str:
-    url = db.recreate(server_url, f"{s.database}_whatif")
+def _prepare(server_url: str, name: str, variant: Variant) -> str:
+    url = db.recreate(server_url, name)
     db.install(url)
     baselines.prepare(url)
     with db.connection(url) as conn:
@@ -90,53 +98,84 @@ def _prepare(server_url: str, s: Settings, variant: Variant) -> str:
     return url
 
 
-def measure(url: str, s: Settings) -> dict[str, float]:
-    """Backend CPU us per job of every workload, and the HOT share of the
-    updates on public.jobs during drain_1."""
-    out = {}
-    for work in cpu.workloads(s):
-        before = db.update_stats(url) if work.key == "drain_1" else None
-        out[work.key] = cpu.measure(url, s, work)
-        if before is not None:
-            time.sleep(0.5)  # the measuring backend has exited and flushed its counters
-            after = db.update_stats(url)
-            upd = after["jobs"][0] - before.get("jobs", (0, 0))[0]
-            hot = after["jobs"][1] - before.get("jobs", (0, 0))[1]
-            out[HOT] = hot / upd if upd else 0.0
-    return out
+def _hot_share(url: str, s: Settings, work: cpu.Workload) -> tuple[float, float]:
+    """(CPU us per job, HOT share of the updates on public.jobs) of one workload."""
+    before = db.update_stats(url)
+    us = cpu.measure(url, s, work)
+    time.sleep(0.5)  # the measuring backend has exited and flushed its counters
+    after = db.update_stats(url)
+    upd = after["jobs"][0] - before.get("jobs", (0, 0))[0]
+    hot = after["jobs"][1] - before.get("jobs", (0, 0))[1]
+    return us, (hot / upd if upd else 0.0)
 
 
 def run(server_url: str, s: Settings, progress: Any = print) -> dict[str, Any]:
-    metrics = {w.key: f"{w.label}, backend CPU us/job" for w in cpu.workloads(s)}
+    works = [w for w in cpu.workloads(s) if w.key != "claim_finish"]
+    metrics = {w.key: f"{w.label}, backend CPU us/job" for w in works}
     metrics[HOT] = "HOT share of the updates on public.jobs during drain_1"
-    samples: dict[str, dict[str, list[float]]] = {
-        v.name: {m: [] for m in metrics} for v in VARIANTS
+    base_name, variant_name = f"{s.database}_whatif_base", f"{s.database}_whatif"
+    base_url = _prepare(server_url, base_name, VARIANTS[0])
+    # Per variant and metric: the variant's values, the paired installed values, the ratios.
+    got: dict[str, dict[str, dict[str, list[float]]]] = {
+        v.name: {m: {"value": [], "base": [], "ratio": []} for m in metrics} for v in VARIANTS[1:]
     }
     errors: dict[str, str] = {}
+    chosen = [v for v in VARIANTS[1:] if v.name in s.whatif]
     for i in range(s.runs):
-        for variant in VARIANTS:
+        for variant in chosen:
             if variant.name in errors:
                 continue
             progress(f"what-if {variant.name} (run {i + 1} of {s.runs})")
             try:
-                url = _prepare(server_url, s, variant)
-                for metric, value in measure(url, s).items():
-                    samples[variant.name][metric].append(value)
+                url = _prepare(server_url, variant_name, variant)
+                for work in works:
+                    if work.key == "drain_1":
+                        base, base_hot = _hot_share(base_url, s, work)
+                        value, hot = _hot_share(url, s, work)
+                        got[variant.name][HOT]["value"].append(hot)
+                        got[variant.name][HOT]["base"].append(base_hot)
+                    else:
+                        base = cpu.measure(base_url, s, work)
+                        value = cpu.measure(url, s, work)
+                    entry = got[variant.name][work.key]
+                    entry["value"].append(value)
+                    entry["base"].append(base)
+                    entry["ratio"].append(value / base if base else 0.0)
             except Exception as exc:  # a stale prototype is reported, not fatal
                 errors[variant.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
     if not s.keep:
-        db.drop(server_url, f"{s.database}_whatif")
+        db.drop(server_url, variant_name)
+        db.drop(server_url, base_name)
     out: dict[str, Any] = {"metrics": metrics, "variants": []}
-    for variant in VARIANTS:
-        values = samples[variant.name]
+    installed: dict[str, list[float]] = {m: [] for m in metrics}
+    for entries in got.values():
+        for m, entry in entries.items():
+            installed[m].extend(entry["base"])
+    out["variants"].append(
+        {
+            "name": VARIANTS[0].name,
+            "description": VARIANTS[0].description,
+            "blocks": [],
+            "error": None,
+            "median": {m: median(v) if v else None for m, v in installed.items()},
+            "change": {},
+        }
+    )
+    for variant in chosen:
+        entries = got[variant.name]
         out["variants"].append(
             {
                 "name": variant.name,
                 "description": variant.description,
                 "blocks": list(variant.blocks),
                 "error": errors.get(variant.name),
-                "median": {m: median(v) if v else None for m, v in values.items()},
-                "samples": values,
+                "median": {
+                    m: median(e["value"]) if e["value"] else None for m, e in entries.items()
+                },
+                "change": {
+                    m: median(e["ratio"]) - 1 for m, e in entries.items() if e["ratio"] and m != HOT
+                },
+                "samples": entries,
             }
         )
     return out

@@ -237,6 +237,156 @@ begin
 end;
 $$;
 
+-- lean_dequeue and dequeue_short_read together (for the proposed variant).
+-- name: lean_dequeue_short_read
+create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
+returns table (
+    job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
+)
+language plpgsql
+security definer
+-- Definer, as installed: the runner role holds no rights on the tables.
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_wanted integer := dequeue_jobs.batch_size;
+    v_read integer;
+    v_asked integer;
+    v_message record;
+    v_job public.jobs;
+begin
+    if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
+        raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
+            using errcode = '22023';
+    end if;
+    if dequeue_jobs.visibility_timeout_seconds is null
+        or dequeue_jobs.visibility_timeout_seconds not between 1 and 86400 then
+        raise exception 'visibility_timeout_seconds must be between 1 and 86400, not %',
+            dequeue_jobs.visibility_timeout_seconds
+            using errcode = '22023';
+    end if;
+    loop
+        v_read := 0;
+        v_asked := v_wanted;
+        for v_message in
+            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
+            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
+        loop
+            v_read := v_read + 1;
+            if v_message.job_id is null then
+                raise warning 'jobqueue: archived poison message % (not a job message): %',
+                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
+                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
+                continue;
+            end if;
+            update public.jobs as j set status = 'processing'
+            where j.id = v_message.job_id and j.status = 'pending'
+            returning j.* into v_job;
+            if found then
+                job_id := v_job.id;
+                msg_id := v_message.msg_id;
+                job_type := v_job.job_type;
+                user_id := v_job.user_id;
+                job_parameters := v_job.job_parameters;
+                retry_count := v_job.retry_count;
+                return next;
+                v_wanted := v_wanted - 1;
+                continue;
+            end if;
+            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
+            if not found or v_job.status in ('completed', 'failed') then
+                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
+            elsif v_job.status = 'processing' then
+                perform jobqueue.end_attempt(
+                    v_job,
+                    'attempt abandoned: its lease expired while the job was processing',
+                    'JobTimeout',
+                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
+                );
+            end if;
+        end loop;
+        exit when v_wanted = 0 or v_read < v_asked;
+    end loop;
+end;
+$$;
+
+-- dequeue_jobs as installed, but it stops reading once pgmq.read returned
+-- fewer messages than asked (no visible message is left, as SKIP LOCKED
+-- sees it): it reads again only when every message read was stale. An idle
+-- runner asking for 4 jobs when 1 is there then reads once, not twice.
+-- name: dequeue_short_read
+create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
+returns table (
+    job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
+)
+language plpgsql
+security definer
+-- Definer: the runner role holds no rights on the jobs table or the queue.
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_wanted integer := dequeue_jobs.batch_size;
+    v_read integer;
+    v_asked integer;
+    v_message record;
+    v_job public.jobs;
+begin
+    if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
+        raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
+            using errcode = '22023';
+    end if;
+    if dequeue_jobs.visibility_timeout_seconds is null
+        or dequeue_jobs.visibility_timeout_seconds not between 1 and 86400 then
+        raise exception 'visibility_timeout_seconds must be between 1 and 86400, not %',
+            dequeue_jobs.visibility_timeout_seconds
+            using errcode = '22023';
+    end if;
+
+    loop
+        v_read := 0;
+        v_asked := v_wanted;
+        for v_message in
+            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
+            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
+        loop
+            v_read := v_read + 1;
+            if v_message.job_id is null then
+                raise warning 'jobqueue: archived poison message % (not a job message): %',
+                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
+                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
+                continue;
+            end if;
+
+            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
+            if not found or v_job.status in ('completed', 'failed') then
+                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
+            elsif v_job.status = 'processing' then
+                perform jobqueue.end_attempt(
+                    v_job,
+                    'attempt abandoned: its lease expired while the job was processing',
+                    'JobTimeout',
+                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
+                );
+            else
+                update public.jobs as j set status = 'processing'
+                where j.id = v_message.job_id
+                returning j.* into v_job;
+                job_id := v_job.id;
+                msg_id := v_message.msg_id;
+                job_type := v_job.job_type;
+                user_id := v_job.user_id;
+                job_parameters := v_job.job_parameters;
+                retry_count := v_job.retry_count;
+                return next;
+                v_wanted := v_wanted - 1;
+            end if;
+        end loop;
+        -- pgmq.read returned fewer than asked: no visible message is left.
+        exit when v_wanted = 0 or v_read < v_asked;
+    end loop;
+end;
+$$;
+
 -- complete_job in two statements when all is well: delete the attempt's
 -- message with static SQL (that locks it: message first, as everywhere),
 -- then update the job WHERE status = 'processing' (tg_jobs__sync_queue then
