@@ -230,6 +230,27 @@ class Bench:
             got = self.attempt("4 pickup latency", lambda: latency.pickup(url, s, s.out_dir))
             if got is not None:
                 self.record_pickup(got)
+            self.say(
+                "  4: pickup latency when polling (--no-listen, as behind a transaction pooler)"
+            )
+            got = self.attempt(
+                "4 pickup latency, polling",
+                lambda: latency.pickup(url, s, s.out_dir, listen=False),
+            )
+            if got is not None:
+                r.add(
+                    "pickup_poll_p50",
+                    percentile(got.latencies_ms, 50),
+                    "4 pickup latency p50, --no-listen (polling)",
+                    "ms",
+                    note="the fallback behind a transaction pooler: about half the poll interval",
+                )
+                r.add(
+                    "pickup_poll_p95",
+                    percentile(got.latencies_ms, 95),
+                    "4 pickup latency p95, --no-listen (polling)",
+                    "ms",
+                )
 
     def drain_run(self) -> None:
         s, r, url = self.s, self.results, self.url

@@ -52,16 +52,24 @@ def _wait_for(path: Path, count: int, timeout: float, runner: Runner) -> dict[st
         time.sleep(0.01)
 
 
-def pickup(url: str, s: Settings, log_dir: Path) -> Pickup:
+def pickup(url: str, s: Settings, log_dir: Path, *, listen: bool = True) -> Pickup:
+    """With listen=False the runner polls (--no-listen), as it must behind
+    a transaction pooler, and fewer jobs are submitted."""
     db.reset_jobs(url)
-    record = log_dir / "pickup.tsv"
+    mode = "listen" if listen else "poll"
+    record = log_dir / f"pickup-{mode}.tsv"
     record.unlink(missing_ok=True)
     runner = Runner(
         url,
         handlers="bench.handlers",
+        extra_args=[] if listen else ["--no-listen"],
         env={"BENCH_PICKUP_FILE": str(record)},
-        log_path=log_dir / "pickup-runner.log",
+        log_path=log_dir / f"pickup-{mode}-runner.log",
     ).start()
+    # Polling: fewer jobs, spread over several poll intervals at a gap that
+    # is no fraction of the interval, so that they arrive at every phase.
+    jobs = s.latency_jobs if listen else max(10, s.latency_jobs // 7)
+    gap = s.latency_gap if listen else 0.137
     submit = queries.get("job_submit")
     params = {"job_type": "bench_noop", "parameters": "{}", "user_id": db.USER_ID}
     try:
@@ -76,22 +84,22 @@ def pickup(url: str, s: Settings, log_dir: Path) -> Pickup:
             cpu0 = cpu_seconds(runner.pid) or 0.0
             back0 = sum(cpu_seconds(pid) or 0.0 for pid in backends)
             t0 = time.monotonic()
-            time.sleep(s.idle_seconds)
-            elapsed = time.monotonic() - t0
+            time.sleep(s.idle_seconds if listen else 0.0)
+            elapsed = max(time.monotonic() - t0, 1e-9)
             cpu1 = cpu_seconds(runner.pid) or 0.0
             back1 = sum(cpu_seconds(pid) or 0.0 for pid in backends)
             idle_rss = rss_mb(runner.pid) or 0.0
 
             committed: dict[str, float] = {}
             next_at = time.monotonic()
-            for _ in range(s.latency_jobs):
+            for _ in range(jobs):
                 pause = next_at - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
-                next_at += s.latency_gap
+                next_at += gap
                 (job_id,) = conn.execute(submit, params).fetchone()  # type: ignore[misc]
                 committed[str(job_id)] = time.time()
-            starts = _wait_for(record, _WARMUP_JOBS + s.latency_jobs, 60, runner)
+            starts = _wait_for(record, _WARMUP_JOBS + jobs, 60, runner)
     finally:
         runner.stop()
     latencies = [(starts[job] - at) * 1000 for job, at in committed.items()]

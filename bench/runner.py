@@ -77,6 +77,7 @@ class Runner:
     concurrency: int | None = None
     burst: bool = False
     handlers: str | None = None
+    extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
@@ -91,6 +92,7 @@ class Runner:
             args.append("--burst")
         if self.handlers:
             args += ["--handlers", self.handlers]
+        args += self.extra_args
         env = dict(os.environ)
         # bench.handlers must be importable by the runner.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(db.REPO), env.get("PYTHONPATH")]))
