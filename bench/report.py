@@ -224,51 +224,66 @@ def chart(results: Results, path: Path) -> str | None:
         return "matplotlib is not installed (pip install -e '.[bench]')"
 
     figs = results.figures
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    fig, axes = plt.subplots(2, 2, figsize=(15, 9), layout="constrained")
     (ax_rate, ax_ratio), (ax_lat, ax_scale) = axes
 
     # Throughput, baselines beside the scenarios.
     rate_keys = [k for k in figs if figs[k].unit in ("tx/s", "jobs/s")]
-    labels = [_short(figs[k].label) for k in rate_keys]
-    values = [figs[k].value for k in rate_keys]
-    colors = ["#9e9e9e" if k.startswith("baseline") else "#1f77b4" for k in rate_keys]
-    ax_rate.barh(labels, values, color=colors)
-    ax_rate.set_xscale("log")
-    ax_rate.invert_yaxis()
-    ax_rate.set_title("Throughput (median; grey: pgbench baselines)")
-    ax_rate.set_xlabel("per second (log scale)")
-    for y, v in enumerate(values):
-        if not math.isnan(v):
-            ax_rate.text(v, y, f" {num(v)}", va="center", fontsize=8)
+    if rate_keys:
+        values = [figs[k].value for k in rate_keys]
+        colors = ["#9e9e9e" if k.startswith("baseline") else "#1f77b4" for k in rate_keys]
+        ax_rate.barh([_short(figs[k].label) for k in rate_keys], values, color=colors)
+        ax_rate.set_xscale("log")
+        ax_rate.invert_yaxis()
+        ax_rate.set_title("Throughput, median (grey: pgbench baselines)")
+        ax_rate.set_xlabel("per second (log scale)")
+        for y, v in enumerate(values):
+            if not math.isnan(v):
+                ax_rate.text(v, y, f" {num(v)}", va="center", fontsize=8)
+    else:
+        _not_run(ax_rate, "Throughput: not run")
 
     # Ratio to baseline against target.
     ratio_keys = [
         k for k, f in figs.items() if f.target and f.target.kind == "ratio_min" and results.ratio(f)
     ]
-    ratios = [results.ratio(figs[k]) or 0 for k in ratio_keys]
-    targets = [figs[k].target.bound for k in ratio_keys]  # type: ignore[union-attr]
-    y = range(len(ratio_keys))
-    ax_ratio.barh(
-        [_short(figs[k].label) for k in ratio_keys],
-        ratios,
-        color=["#2ca02c" if r >= t else "#d62728" for r, t in zip(ratios, targets, strict=True)],
-    )
-    ax_ratio.scatter(targets, list(y), marker="|", s=400, color="black", zorder=3, label="target")
-    ax_ratio.invert_yaxis()
-    ax_ratio.set_title("Ratio to its baseline (bar) and target (|)")
-    ax_ratio.legend(loc="lower right", fontsize=8)
+    if ratio_keys:
+        ratios = [results.ratio(figs[k]) or 0.0 for k in ratio_keys]
+        targets = [figs[k].target.bound for k in ratio_keys]  # type: ignore[union-attr]
+        labels = [_short(figs[k].label) for k in ratio_keys]
+        met = [r >= t for r, t in zip(ratios, targets, strict=True)]
+        ax_ratio.barh(labels, ratios, color=["#2ca02c" if m else "#d62728" for m in met])
+        ax_ratio.scatter(
+            targets, range(len(labels)), marker="D", color="black", zorder=3, label="target"
+        )
+        for y, (r, t) in enumerate(zip(ratios, targets, strict=True)):
+            ax_ratio.text(max(r, t), y, f"  {r:.2f}x (target {t:g}x)", va="center", fontsize=8)
+        ax_ratio.set_xscale("log")
+        ax_ratio.invert_yaxis()
+        ax_ratio.set_xlabel("ratio to its baseline (log scale)")
+        ax_ratio.set_title("Ratio to baseline: bar (red: below target), target: diamond")
+        ax_ratio.legend(loc="lower right", fontsize=8)
+    else:
+        _not_run(ax_ratio, "Ratios: not run")
 
     # Pickup latency.
     lat = results.sections.get("latency", {}).get("latencies_ms")
     if lat:
-        ordered = sorted(lat)
-        ax_lat.plot(ordered, [(i + 1) / len(ordered) * 100 for i in range(len(ordered))])
-        for bound, name in ((1, "p50 target"), (2, "p95 target")):
-            ax_lat.axvline(bound, linestyle="--", color="grey")
-            ax_lat.text(bound, 5, f" {name}", rotation=90, fontsize=8)
-        ax_lat.set_xlabel("ms from submit's commit to handler start")
+        ordered = sorted(max(x, 0.01) for x in lat)
+        ax_lat.plot(
+            ordered,
+            [(i + 1) / len(ordered) * 100 for i in range(len(ordered))],
+            label="jobs picked up",
+        )
+        ax_lat.axvline(1, linestyle="--", color="#2ca02c", label="p50 target, 1 ms")
+        ax_lat.axvline(2, linestyle=":", color="#d62728", label="p95 target, 2 ms")
+        ax_lat.axhline(50, color="grey", linewidth=0.5)
+        ax_lat.axhline(95, color="grey", linewidth=0.5)
+        ax_lat.set_xscale("log")
+        ax_lat.set_xlabel("ms from the submit's commit to the handler's start (log scale)")
         ax_lat.set_ylabel("% of jobs")
-        ax_lat.set_title("Pickup latency, idle runner (all jobs of one run)")
+        ax_lat.set_title("Pickup latency, idle runner (every job of every run)")
+        ax_lat.legend(loc="lower right", fontsize=8)
     else:
         _not_run(ax_lat, "Pickup latency: not run")
 
@@ -283,13 +298,19 @@ def chart(results: Results, path: Path) -> str | None:
                 [n + (i - 0.5) * width for n in range(len(names))],
                 [scale[state]["costs"][name]["ms"] for name in names],
                 width,
-                label=f"{state} finished",
+                label=f"{state} finished jobs",
             )
-        ax_scale.set_xticks(range(len(names)), names)
+        for n, name in enumerate(names):
+            a, b = (scale[state]["costs"][name]["ms"] for state in states)
+            if a:
+                ax_scale.text(n, max(a, b) * 1.15, f"{b / a:.2f}x", ha="center", fontsize=8)
+        ax_scale.set_xticks(range(len(names)), [n.replace("_", "_\n", 1) for n in names])
         ax_scale.set_yscale("log")
-        ax_scale.set_ylabel("ms per call (server)")
-        ax_scale.set_title("Scale: cost per call, few vs many finished jobs")
-        ax_scale.legend(fontsize=8)
+        ax_scale.set_ylabel("ms per call, server time (log scale)")
+        ax_scale.set_title(
+            f"Scale: cost per call with {states[0]} vs {states[1]} finished jobs (target < 1.3x)"
+        )
+        ax_scale.legend(fontsize=8, loc="upper left")
     else:
         _not_run(ax_scale, "Scale: not run")
 
@@ -302,7 +323,6 @@ def chart(results: Results, path: Path) -> str | None:
         f"{' (quick)' if meta.get('quick') else ''}",
         fontsize=10,
     )
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
