@@ -58,28 +58,24 @@ select public.fail_job(
     %(msg_id)s::bigint
 ) as status;
 
--- complete_job for each job of a batch, in one statement: the runner sends it
--- with the next dequeue_jobs call in one implicit transaction (one commit).
--- Any refusal (55000, P0002) fails the statement; the runner then records
--- each job on its own to isolate it.
+-- The results of a batch, one statement each for its completions and its
+-- failures: the runner sends them with the next dequeue_jobs call in one
+-- implicit transaction (one commit). Each returns one row per job: its
+-- outcome ('completed'; 'failed' or 'pending' for a retry), or why the
+-- attempt could not record it ('lease_lost', 'not_processing', 'not_found').
 -- name: job_complete_many
-select public.complete_job(c.job_id, c.data_references, c.msg_id)
-from unnest(
-    %(job_ids)s::uuid [], %(data_references)s::jsonb [], %(msg_ids)s::bigint []
-) as c (job_id, data_references, msg_id);
+select c.job_id, c.outcome
+from public.complete_jobs(%(job_ids)s::uuid [], %(data_references)s::jsonb [], %(msg_ids)s::bigint []) as c;
 
--- fail_job for each job of a batch, in one statement; the new status per job.
 -- name: job_fail_many
-select
-    f.job_id,
-    public.fail_job(f.job_id, f.error_message, f.error_type, f.error_context, f.msg_id) as status
-from unnest(
+select f.job_id, f.outcome
+from public.fail_jobs(
     %(job_ids)s::uuid [],
     %(error_messages)s::text [],
     %(error_types)s::text [],
     %(error_contexts)s::jsonb [],
     %(msg_ids)s::bigint []
-) as f (job_id, error_message, error_type, error_context, msg_id);
+) as f;
 
 -- name: job_extend_lease
 select public.extend_job_lease(%(job_id)s::uuid, %(msg_id)s::bigint, %(seconds)s::integer);

@@ -74,6 +74,8 @@ log = logging.getLogger("jobqueue.runner")
 
 # 55000: the attempt is no longer current; P0002: the job is gone.
 _ATTEMPT_GONE = frozenset({"55000", "P0002"})
+# What complete_jobs() and fail_jobs() answer for an attempt that is gone.
+_REFUSALS = frozenset({"lease_lost", "not_processing", "not_found"})
 
 
 @dataclass(frozen=True)
@@ -491,7 +493,10 @@ class Runner:
             st.more_work = True
             return
         for outcome, status in zip(batch, statuses, strict=True):
-            self._log_outcome(outcome, status)
+            if status in _REFUSALS:
+                self._log_gone(outcome, status.replace("_", " "))
+            else:
+                self._log_outcome(outcome, status)
         if rows is not None:
             self._take(rows, wanted, started)
 
@@ -502,10 +507,11 @@ class Runner:
     def _send_batch(
         self, conn: psycopg.Connection[Any], batch: list[Outcome], *, take: bool
     ) -> tuple[list[str], list[Any] | None, int, float]:
-        """Sends the batch as at most three statements: every complete_job in
-        one, every fail_job in another (each a call per row of unnested
-        arrays: one statement costs the client and the server far less than
-        one per job), and the dequeue_jobs call.
+        """Sends the batch as at most three statements: complete_jobs() for
+        its completions, fail_jobs() for its failures (set-based: one call
+        costs the client and the server far less than one per job; an
+        attempt that is gone is reported, not raised), and the dequeue_jobs
+        call.
 
         They go out in pipeline mode without a Sync between them, so the
         server runs them as ONE implicit transaction: one commit for the
@@ -513,20 +519,22 @@ class Runner:
         completes = [o for o in batch if o.ok]
         fails = [o for o in batch if not o.ok]
         wanted, started = 0, 0.0
-        failed = dequeued = None
+        completed = failed = dequeued = None
         with conn.pipeline():
             if completes:
-                conn.execute(queries.get("job_complete_many"), _complete_arrays(completes))
+                completed = conn.execute(
+                    queries.get("job_complete_many"), _complete_arrays(completes)
+                )
             if fails:
                 failed = conn.execute(queries.get("job_fail_many"), _fail_arrays(fails))
             if take:
                 query, params, wanted, started = self._dequeue_call()
                 dequeued = conn.execute(query, params)
-        fail_status = dict(failed.fetchall()) if failed is not None else {}
-        statuses = [
-            "completed" if o.ok else str(fail_status.get(o.attempt.job.job_id, "failed"))
-            for o in batch
-        ]
+        status_of = {}
+        for cursor in (completed, failed):
+            if cursor is not None:
+                status_of.update(cursor.fetchall())
+        statuses = [str(status_of[o.attempt.job.job_id]) for o in batch]
         return statuses, (dequeued.fetchall() if dequeued else None), wanted, started
 
     def _record_one(self, conn: psycopg.Connection[Any], outcome: Outcome) -> None:
@@ -538,7 +546,7 @@ class Runner:
                 raise
             error = errors.from_psycopg(exc, lease=True)
             if exc.sqlstate in _ATTEMPT_GONE:
-                self._log_gone(outcome, error)
+                self._log_gone(outcome, error.describe())
             elif outcome.ok:
                 # The result itself was refused (say, a string the jsonb type
                 # does not take): fail the job with the reason instead.
@@ -607,15 +615,10 @@ class Runner:
                 outcome.error_message,
             )
 
-    def _log_gone(self, outcome: Outcome, error: errors.JobQueueError) -> None:
+    def _log_gone(self, outcome: Outcome, why: str) -> None:
         job = outcome.attempt.job
         self._state.tally["dropped"] += 1
-        log.warning(
-            "job %s (%s): attempt gone, result dropped (%s)",
-            job.job_id,
-            job.job_type,
-            error.describe(),
-        )
+        log.warning("job %s (%s): attempt gone, result dropped (%s)", job.job_id, job.job_type, why)
 
     # -- signals ---------------------------------------------------------------------
 

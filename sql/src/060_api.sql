@@ -25,7 +25,9 @@ as $$
     ('cancel_job(uuid)', 'app'),
     ('dequeue_jobs(integer, integer)', 'runner'),
     ('complete_job(uuid, jsonb, bigint)', 'runner'),
+    ('complete_jobs(uuid[], jsonb[], bigint[])', 'runner'),
     ('fail_job(uuid, text, text, jsonb, bigint)', 'runner'),
+    ('fail_jobs(uuid[], text[], text[], jsonb[], bigint[])', 'runner'),
     ('extend_job_lease(uuid, bigint, integer)', 'runner'),
     ('recover_orphans()', 'runner')
 $$;
@@ -217,9 +219,10 @@ $$;
 -- Takes up to batch_size jobs: reads visible messages (hiding them for
 -- visibility_timeout_seconds) and turns each pending job into processing.
 -- Returns fewer rows only when no visible message is left. Along the way,
--- as recover_orphans() would: deletes messages of missing or finished jobs,
--- archives poison messages, and ends attempts whose message came back while
--- the job was still processing (JobTimeout, or a retry per its type).
+-- as recover_orphans() would: deletes messages of missing or finished jobs
+-- (and duplicates), archives poison messages, and ends attempts whose
+-- message came back while the job was still processing (JobTimeout, or a
+-- retry per its type).
 -- Locks: each message (pgmq.read, SKIP LOCKED), then its job. Concurrent
 -- callers never receive the same job. Raises 22023 for bad arguments.
 create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
@@ -233,7 +236,10 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_wanted integer := dequeue_jobs.batch_size;
-    v_read integer;
+    v_batch pgmq.message_record [];
+    v_claimed bigint [];
+    v_claimed_jobs uuid [];
+    v_row record;
     v_message record;
     v_job public.jobs;
 begin
@@ -249,21 +255,48 @@ begin
     end if;
 
     loop
-        v_read := 0;
-        for v_message in
-            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
-            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
+        v_batch := array(
+            select r from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
+        );
+        exit when v_batch = '{}';
+
+        -- The common case in one statement: every message whose job is
+        -- pending claims it. A job locked meanwhile (cancel_job) is waited
+        -- for and checked again.
+        v_claimed := '{}';
+        v_claimed_jobs := '{}';
+        for v_row in
+            update public.jobs as j set status = 'processing'
+            from pg_catalog.unnest(v_batch) as m
+            where j.id = jobqueue.message_job_id(m.message) and j.status = 'pending'
+            returning j.id, m.msg_id, j.job_type, j.user_id, j.job_parameters, j.retry_count
         loop
-            v_read := v_read + 1;
+            job_id := v_row.id;
+            msg_id := v_row.msg_id;
+            job_type := v_row.job_type;
+            user_id := v_row.user_id;
+            job_parameters := v_row.job_parameters;
+            retry_count := v_row.retry_count;
+            return next;
+            v_claimed := v_claimed || v_row.msg_id;
+            v_claimed_jobs := v_claimed_jobs || v_row.id;
+        end loop;
+
+        -- The rest, one by one: messages that do not lead to a pending job.
+        for v_message in
+            select m.msg_id, m.message, jobqueue.message_job_id(m.message) as job_id
+            from pg_catalog.unnest(v_batch) as m
+            where m.msg_id <> all(v_claimed)
+        loop
             if v_message.job_id is null then
                 raise warning 'jobqueue: archived poison message % (not a job message): %',
                     v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
                 perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
                 continue;
             end if;
-
             select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
-            if not found or v_job.status in ('completed', 'failed') then
+            if not found or v_job.status in ('completed', 'failed') or v_job.id = any(v_claimed_jobs) then
+                -- Stale, or a second message of a job claimed just now.
                 perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
             elsif v_job.status = 'processing' then
                 perform jobqueue.end_attempt(
@@ -272,22 +305,189 @@ begin
                     'JobTimeout',
                     pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
                 );
-            else
-                update public.jobs as j set status = 'processing'
-                where j.id = v_message.job_id
-                returning j.* into v_job;
-                job_id := v_job.id;
-                msg_id := v_message.msg_id;
-                job_type := v_job.job_type;
-                user_id := v_job.user_id;
-                job_parameters := v_job.job_parameters;
-                retry_count := v_job.retry_count;
-                return next;
-                v_wanted := v_wanted - 1;
             end if;
         end loop;
-        exit when v_wanted = 0 or v_read = 0;
+
+        v_wanted := v_wanted - pg_catalog.cardinality(v_claimed);
+        -- A short read means no visible message is left.
+        exit when v_wanted = 0 or pg_catalog.cardinality(v_batch) < v_wanted + pg_catalog.cardinality(v_claimed);
     end loop;
+end;
+$$;
+
+-- jobqueue.hold_attempts
+-- For the batch forms below: locks the messages of the given attempts (the
+-- message p_msg_ids[i] of job p_job_ids[i]; with no msg_id, the job's
+-- message) in msg_id order, then the jobs in id order, and returns the
+-- jobs whose attempt may record a result (processing, and its msg_id, when
+-- given, still the job's message) with the messages held for them. Each
+-- other element gets why not: 'not_found', 'lease_lost' (msg_id given) or
+-- 'not_processing'. 22023 when p_job_ids is NULL or holds a NULL.
+create or replace function jobqueue.hold_attempts(p_job_ids uuid[], p_msg_ids bigint[])
+returns table (job_id uuid, msg_id bigint, refusal text)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_msgs bigint [];
+    v_msg_jobs uuid [];
+begin
+    if p_job_ids is null or pg_catalog.array_position(p_job_ids, null) is not null then
+        raise exception 'job_ids must be an array of job ids without NULLs' using errcode = '22023';
+    end if;
+    -- unnest() over several arrays is FROM-clause syntax, not a function: it
+    -- takes no schema.
+    select coalesce(pg_catalog.array_agg(h.msg_id order by h.msg_id), '{}'),
+        coalesce(pg_catalog.array_agg(h.job_id order by h.msg_id), '{}')
+    into v_msgs, v_msg_jobs
+    from (
+        select m.msg_id, a.job_id
+        from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id)
+        inner join jobqueue.queue_messages as m
+            on m.message ->> 'job_id' = a.job_id::text and m.msg_id = coalesce(a.msg_id, m.msg_id)
+        order by m.msg_id
+        for update of m
+    ) as h;
+    perform from public.jobs as j where j.id = any(p_job_ids) order by j.id for update;
+
+    return query
+    select a.job_id,
+        v_msgs[pg_catalog.array_position(v_msg_jobs, a.job_id)],
+        case
+            when j.id is null then 'not_found'
+            when a.msg_id is not null and (j.status <> 'processing' or a.msg_id <> all(v_msgs)) then 'lease_lost'
+            when j.status <> 'processing' then 'not_processing'
+        end
+    from unnest(p_job_ids, p_msg_ids) with ordinality as a (job_id, msg_id, position)
+    left join public.jobs as j on a.job_id = j.id
+    order by a.position;
+end;
+$$;
+
+-- complete_jobs
+-- The batch form of complete_job(), for runners recording many results at
+-- once: element i of the arrays is one attempt (data_references and
+-- msg_ids may be NULL or shorter: missing elements are NULL). Returns one
+-- row per element, in order: its job_id and 'completed', or why nothing
+-- changed for it: 'not_found', 'lease_lost' (msg_id no longer the job's
+-- current message, or the job no longer processing), 'not_processing' (no
+-- msg_id given). A lost attempt never aborts the others. 22023 when job_ids
+-- is NULL or holds a NULL. Locks: the messages in msg_id order, then the
+-- jobs in id order.
+create or replace function public.complete_jobs(
+    job_ids uuid[], data_references jsonb[] default null, msg_ids bigint[] default null
+)
+returns table (job_id uuid, outcome text)
+language plpgsql
+security definer
+-- Definer: the runner role holds no rights on the jobs table or the queue.
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_held record;
+    v_done uuid [] := '{}'::uuid [];
+    v_messages bigint [] := '{}'::bigint [];
+    v_outcomes text [] := '{}'::text [];
+begin
+    for v_held in select h.* from jobqueue.hold_attempts(complete_jobs.job_ids, complete_jobs.msg_ids) as h loop
+        v_outcomes := v_outcomes || coalesce(v_held.refusal, 'completed');
+        if v_held.refusal is null then
+            v_done := v_done || v_held.job_id;
+            if v_held.msg_id is not null then
+                v_messages := v_messages || v_held.msg_id;
+            end if;
+        end if;
+    end loop;
+    -- One call deletes the attempts' messages; tg_jobs__sync_queue finds none left.
+    if v_messages <> '{}' then
+        perform pgmq.delete(jobqueue.queue_name(), v_messages);
+    end if;
+    update public.jobs as j
+    set status = 'completed', data_references = a.data_references
+    from unnest(complete_jobs.job_ids, complete_jobs.data_references) as a (job_id, data_references)
+    where j.id = a.job_id and j.id = any(v_done) and j.status = 'processing';
+
+    return query
+    select a.job_id, v_outcomes[a.position::integer]
+    from pg_catalog.unnest(complete_jobs.job_ids) with ordinality as a (job_id, position)
+    order by a.position;
+end;
+$$;
+
+-- fail_jobs
+-- The batch form of fail_job(): element i of the arrays is one attempt
+-- (error_types, error_contexts and msg_ids may be NULL or shorter). Each
+-- attempt that may record its result ends as fail_job() ends it: 'pending'
+-- (retried after the type's backoff) or 'failed'. Other elements get
+-- 'not_found', 'lease_lost' or 'not_processing', as in complete_jobs(),
+-- and change nothing. 22023 when job_ids is NULL or holds a NULL, or an
+-- error_message is NULL. Locks: the messages in msg_id order, then the jobs
+-- in id order.
+create or replace function public.fail_jobs(
+    job_ids uuid[],
+    error_messages text[],
+    error_types text[] default null,
+    error_contexts jsonb[] default null,
+    msg_ids bigint[] default null
+)
+returns table (job_id uuid, outcome text)
+language plpgsql
+security definer
+-- Definer: the runner role holds no rights on the jobs table or the queue.
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_held record;
+    v_done uuid [] := '{}'::uuid [];
+    v_messages bigint [] := '{}'::bigint [];
+    v_outcomes text [] := '{}'::text [];
+    v_ended record;
+begin
+    if fail_jobs.error_messages is null
+        or pg_catalog.cardinality(fail_jobs.error_messages) < pg_catalog.cardinality(fail_jobs.job_ids)
+        or pg_catalog.array_position(fail_jobs.error_messages, null) is not null then
+        raise exception 'error_message must not be null (error_messages needs one per job)' using errcode = '22023';
+    end if;
+    for v_held in select h.* from jobqueue.hold_attempts(fail_jobs.job_ids, fail_jobs.msg_ids) as h loop
+        v_outcomes := v_outcomes || v_held.refusal;
+        if v_held.refusal is null then
+            v_done := v_done || v_held.job_id;
+            if v_held.msg_id is not null then
+                v_messages := v_messages || v_held.msg_id;
+            end if;
+        end if;
+    end loop;
+    -- One call deletes the attempts' messages; tg_jobs__sync_queue then only
+    -- sends the next message of a retried job.
+    if v_messages <> '{}' then
+        perform pgmq.delete(jobqueue.queue_name(), v_messages);
+    end if;
+    for v_ended in
+        update public.jobs as j
+        set status = case when j.retry_count < t.max_retries then 'pending' else 'failed' end,
+            retry_count = j.retry_count + case when j.retry_count < t.max_retries then 1 else 0 end,
+            error_message = a.error_message,
+            error_type = a.error_type,
+            error_context = a.error_context
+        from unnest(
+            fail_jobs.job_ids, fail_jobs.error_messages, fail_jobs.error_types, fail_jobs.error_contexts
+        ) as a (job_id, error_message, error_type, error_context)
+        inner join public.job_types as t on true
+        where j.id = a.job_id and j.job_type = t.name and j.id = any(v_done) and j.status = 'processing'
+        returning j.id, j.status
+    loop
+        v_outcomes := pg_catalog.array_replace(v_outcomes, null, null);
+        for i in 1 .. pg_catalog.cardinality(fail_jobs.job_ids) loop
+            if fail_jobs.job_ids[i] = v_ended.id and v_outcomes[i] is null then
+                v_outcomes[i] := v_ended.status;
+            end if;
+        end loop;
+    end loop;
+
+    return query
+    select a.job_id, v_outcomes[a.position::integer]
+    from pg_catalog.unnest(fail_jobs.job_ids) with ordinality as a (job_id, position)
+    order by a.position;
 end;
 $$;
 
@@ -296,7 +496,7 @@ $$;
 -- deletes the attempt's message. msg_id is the attempt's lease, as
 -- dequeue_jobs() returned it: when it is no longer the job's current
 -- message, 55000 and nothing changes. P0002 for an unknown job, 55000 for a
--- job that is not processing. Locks: the message, then the job.
+-- job that is not processing. A thin call of complete_jobs().
 create or replace function public.complete_job(job_id uuid, data_references jsonb default null, msg_id bigint default null)
 returns void
 language plpgsql
@@ -304,15 +504,20 @@ security definer
 -- Definer: the runner role holds no rights on the jobs table or the queue.
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_job public.jobs;
 begin
-    perform jobqueue.lock_attempt(complete_job.job_id, complete_job.msg_id);
-    v_job := jobqueue.lock_job(complete_job.job_id, 'processing', complete_job.msg_id);
-    -- tg_jobs__sync_queue deletes the attempt's message, which this call holds.
-    update public.jobs as j
-    set status = 'completed', data_references = complete_job.data_references
-    where j.id = v_job.id;
+    if complete_job.job_id is null then
+        raise exception 'job_id must not be null' using errcode = '22023';
+    end if;
+    perform jobqueue.raise_refusal(
+        complete_job.job_id,
+        complete_job.msg_id,
+        (
+            select c.outcome
+            from public.complete_jobs(
+                array[complete_job.job_id], array[complete_job.data_references], array[complete_job.msg_id]
+            ) as c
+        )
+    );
 end;
 $$;
 
@@ -323,7 +528,7 @@ $$;
 -- and 'pending' is returned; otherwise processing -> failed, 'failed'.
 -- Either way the error fields are recorded and the attempt's message is
 -- deleted. msg_id, P0002 and 55000 as for complete_job(); 22023 for a NULL
--- error_message. Locks: the message, then the job.
+-- error_message. A thin call of fail_jobs().
 create or replace function public.fail_job(
     job_id uuid,
     error_message text,
@@ -338,14 +543,43 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_job public.jobs;
+    v_outcome text;
 begin
-    if fail_job.error_message is null then
-        raise exception 'error_message must not be null' using errcode = '22023';
+    if fail_job.job_id is null then
+        raise exception 'job_id must not be null' using errcode = '22023';
     end if;
-    perform jobqueue.lock_attempt(fail_job.job_id, fail_job.msg_id);
-    v_job := jobqueue.lock_job(fail_job.job_id, 'processing', fail_job.msg_id);
-    return jobqueue.end_attempt(v_job, fail_job.error_message, fail_job.error_type, fail_job.error_context);
+    select f.outcome into v_outcome
+    from public.fail_jobs(
+        array[fail_job.job_id], array[fail_job.error_message], array[fail_job.error_type],
+        array[fail_job.error_context], array[fail_job.msg_id]
+    ) as f;
+    perform jobqueue.raise_refusal(fail_job.job_id, fail_job.msg_id, v_outcome);
+    return v_outcome;
+end;
+$$;
+
+-- jobqueue.raise_refusal
+-- Turns a batch outcome into complete_job()'s and fail_job()'s errors:
+-- P0002 for 'not_found', 55000 for 'lease_lost' and 'not_processing'.
+-- Any other outcome (the job was finished) passes.
+create or replace function jobqueue.raise_refusal(p_job_id uuid, p_msg_id bigint, p_outcome text)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_status text := (select j.status from public.jobs as j where j.id = p_job_id);
+begin
+    if p_outcome = 'not_found' then
+        perform jobqueue.raise_no_such_job(p_job_id);
+    elsif p_outcome = 'lease_lost' then
+        perform jobqueue.raise_lease_lost(
+            p_job_id, p_msg_id,
+            case when v_status = 'processing' then 'its message is gone' else 'the job is ' || v_status end
+        );
+    elsif p_outcome = 'not_processing' then
+        raise exception 'job %: status is %, not processing', p_job_id, v_status using errcode = '55000';
+    end if;
 end;
 $$;
 

@@ -53,6 +53,9 @@ RUNNER_FUNCTIONS = frozenset(
         "fail_job(uuid,text,text,jsonb,bigint)",
         "extend_job_lease(uuid,bigint,integer)",
         "recover_orphans()",
+        # The batch forms of complete_job and fail_job, with their checks.
+        "complete_jobs(uuid[],jsonb[],bigint[])",
+        "fail_jobs(uuid[],text[],text[],jsonb[],bigint[])",
     }
 )
 # The one private function callers need: the RLS policy on jobs calls it as them.

@@ -34,6 +34,8 @@ DEFINER_FUNCTIONS = {
     "dequeue_jobs(integer,integer)",
     "complete_job(uuid,jsonb,bigint)",
     "fail_job(uuid,text,text,jsonb,bigint)",
+    "complete_jobs(uuid[],jsonb[],bigint[])",
+    "fail_jobs(uuid[],text[],text[],jsonb[],bigint[])",
     "extend_job_lease(uuid,bigint,integer)",
     "recover_orphans()",
 }

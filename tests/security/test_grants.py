@@ -92,7 +92,7 @@ def test_the_service_role_may_execute_the_app_calls_only(tx):
     assert executable(tx, SERVICE) == APP_FUNCTIONS | POLICY_HELPERS
 
 
-def test_the_runner_role_may_execute_exactly_its_five_functions(tx):
+def test_the_runner_role_may_execute_exactly_its_functions(tx):
     assert executable(tx, RUNNER) == RUNNER_FUNCTIONS
 
 

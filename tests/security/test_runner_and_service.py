@@ -1,4 +1,4 @@
-"""The runner role (its five calls, nothing else), the service role (the
+"""The runner role (its calls, nothing else), the service role (the
 application's calls for any user) and the owner (everything)."""
 
 from __future__ import annotations

@@ -365,3 +365,89 @@ def test_a_finished_job_cannot_use_another_jobs_lease(tx):
         complete(tx, job_id, msg_id=other_msg)
 
     assert job(tx, other_id)["status"] == "processing"
+
+
+# -- the batch forms: complete_jobs() and fail_jobs() ----------------------------
+
+
+def outcomes(conn, query, params) -> list[tuple]:
+    return [tuple(r) for r in conn.execute(query, params).fetchall()]
+
+
+def test_complete_jobs_reports_each_attempt_and_a_lost_one_aborts_none(tx):
+    done, lost, finished = (submit(tx) for _ in range(3))
+    done_msg, lost_msg, finished_msg = (take(tx, j) for j in (done, lost, finished))
+    complete(tx, finished, msg_id=finished_msg)
+    unknown = uuid.uuid4()
+
+    got = outcomes(
+        tx,
+        "select * from complete_jobs(%s, %s, %s)",
+        (
+            [done, lost, finished, unknown],
+            [Jsonb({"n": 1}), None, None, None],
+            [done_msg, lost_msg + 1000, finished_msg, 1],
+        ),
+    )
+
+    assert got == [
+        (done, "completed"),
+        (lost, "lease_lost"),
+        (finished, "lease_lost"),
+        (unknown, "not_found"),
+    ]
+    assert job(tx, done)["status"] == "completed"
+    assert job(tx, done)["data_references"] == {"n": 1}
+    assert job(tx, lost)["status"] == "processing"
+    assert msg_ids(tx, done) == []
+    assert msg_ids(tx, lost) == [lost_msg]
+    check_invariant(tx)
+
+
+def test_complete_jobs_without_msg_ids_completes_processing_jobs_only(tx):
+    running, waiting = submit(tx), submit(tx)
+    take(tx, running)
+
+    got = outcomes(tx, "select * from complete_jobs(%s)", ([running, waiting],))
+
+    assert got == [(running, "completed"), (waiting, "not_processing")]
+    assert job(tx, waiting)["status"] == "pending"
+    assert len(msg_ids(tx, waiting)) == 1
+
+
+def test_fail_jobs_retries_or_fails_each_job_per_its_type(tx):
+    add_type(tx, "retrying", max_retries=1)
+    retried, failed = submit(tx, "retrying"), submit(tx)
+    retried_msg, failed_msg = take(tx, retried), take(tx, failed)
+
+    got = outcomes(
+        tx,
+        "select * from fail_jobs(%s, %s, %s, null, %s)",
+        ([retried, failed], ["a", "b"], ["E1", "E2"], [retried_msg, failed_msg]),
+    )
+
+    assert got == [(retried, "pending"), (failed, "failed")]
+    assert job(tx, retried)["retry_count"] == 1
+    assert job(tx, failed)["error_type"] == "E2"
+    [new_msg] = msg_ids(tx, retried)
+    assert new_msg != retried_msg
+    assert msg_ids(tx, failed) == []
+    check_invariant(tx)
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        ("select * from complete_jobs(%s)", (None,)),
+        ("select * from complete_jobs(%s)", ([None],)),
+        ("select * from fail_jobs(%s, %s)", ([uuid.uuid4()], None)),
+        ("select * from fail_jobs(%s, %s)", ([uuid.uuid4()], [None])),
+    ],
+)
+def test_the_batch_forms_refuse_null_elements_with_22023(tx, query, params):
+    before = counts(tx)
+
+    with raises(tx, "22023"):
+        tx.execute(query, params)
+
+    assert counts(tx) == before

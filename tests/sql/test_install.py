@@ -249,7 +249,8 @@ def test_concurrent_installs_queue_up_and_both_succeed(empty_db):
         assert value(conn, "select count(*) from job_types") == 1
 
 
-# The API as the spec fixes it, by position and by name (PostgREST calls by name).
+# The API as the spec fixes it, by position and by name (PostgREST calls by name), and
+# the batch forms the runner uses.
 API = {
     "submit_job": (
         "job_type text, job_parameters jsonb DEFAULT NULL::jsonb, user_id uuid DEFAULT NULL::uuid",
@@ -274,6 +275,16 @@ API = {
         "job_id uuid, error_message text, error_type text DEFAULT NULL::text,"
         " error_context jsonb DEFAULT NULL::jsonb, msg_id bigint DEFAULT NULL::bigint",
         "text",
+    ),
+    "complete_jobs": (
+        "job_ids uuid[], data_references jsonb[] DEFAULT NULL::jsonb[],"
+        " msg_ids bigint[] DEFAULT NULL::bigint[]",
+        "TABLE(job_id uuid, outcome text)",
+    ),
+    "fail_jobs": (
+        "job_ids uuid[], error_messages text[], error_types text[] DEFAULT NULL::text[],"
+        " error_contexts jsonb[] DEFAULT NULL::jsonb[], msg_ids bigint[] DEFAULT NULL::bigint[]",
+        "TABLE(job_id uuid, outcome text)",
     ),
     "extend_job_lease": ("job_id uuid, msg_id bigint, seconds integer", "void"),
     "cancel_job": ("job_id uuid", "boolean"),
