@@ -43,6 +43,15 @@ begin
         'q_' || v_queue || '_job_id_idx', 'q_' || v_queue, 'job_id'
     );
 
+    -- Every message is inserted, updated by each read and deleted: vacuum
+    -- the queue table after a fixed number of dead rows rather than a share
+    -- of its size, or reads wade through dead rows in busy periods.
+    execute format(
+        'alter table pgmq.%I set (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,'
+        ' autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05)',
+        'q_' || v_queue
+    );
+
     -- jobqueue.queue_name
     -- The name of the PGMQ queue that carries the jobs (fixed at install).
     execute format(
