@@ -341,6 +341,8 @@ class Bench:
         section["latencies_ms"].extend(got.latencies_ms)
         section["runs"].append(
             {
+                "to_dequeue_p50": percentile(got.to_dequeue_ms, 50),
+                "dequeue_to_handler_p50": percentile(got.dequeue_to_handler_ms, 50),
                 "p50": percentile(got.latencies_ms, 50),
                 "p95": percentile(got.latencies_ms, 95),
                 "max": max(got.latencies_ms),
@@ -441,6 +443,7 @@ class Bench:
             parts.append("Not measured:")
             parts.extend(f"  {x['scenario']}: {x['reason']}" for x in r.skipped)
         for key, render in (
+            ("latency", report.latency_detail),
             ("scale", report.scale_detail),
             ("cpu", report.cpu_detail),
             ("profile", report.profile_detail),

@@ -21,6 +21,12 @@ _WARMUP_JOBS = 3
 @dataclass(frozen=True)
 class Pickup:
     latencies_ms: list[float]
+    # The same, split at the job's started_at (now() of the runner's
+    # dequeue_jobs transaction): commit -> the runner's dequeue begins
+    # (NOTIFY, wake-up), then dequeue begins -> handler starts (dequeue_jobs
+    # itself, the result's trip back, the hand-over to a worker thread).
+    to_dequeue_ms: list[float]
+    dequeue_to_handler_ms: list[float]
     idle_cpu_pct: float  # of one core, the runner process
     idle_backend_cpu_pct: float  # of one core, its database backends
     idle_rss_mb: float
@@ -100,11 +106,19 @@ def pickup(url: str, s: Settings, log_dir: Path, *, listen: bool = True) -> Pick
                 (job_id,) = conn.execute(submit, params).fetchone()  # type: ignore[misc]
                 committed[str(job_id)] = time.time()
             starts = _wait_for(record, _WARMUP_JOBS + jobs, 60, runner)
+            dequeued = {
+                str(job_id): at
+                for job_id, at in conn.execute(
+                    queries.get("job_started_at"), {"ids": list(committed)}
+                ).fetchall()
+            }
     finally:
         runner.stop()
     latencies = [(starts[job] - at) * 1000 for job, at in committed.items()]
     return Pickup(
         latencies_ms=latencies,
+        to_dequeue_ms=[(dequeued[job] - at) * 1000 for job, at in committed.items()],
+        dequeue_to_handler_ms=[(starts[job] - dequeued[job]) * 1000 for job in committed],
         idle_cpu_pct=(cpu1 - cpu0) / elapsed * 100,
         idle_backend_cpu_pct=(back1 - back0) / elapsed * 100,
         idle_rss_mb=idle_rss,

@@ -71,6 +71,20 @@ def durability(settings: dict[str, str]) -> str:
     )
 
 
+def latency_detail(section: dict[str, Any]) -> str:
+    runs = section.get("runs", [])
+    if not runs:
+        return ""
+    first = median([r["to_dequeue_p50"] for r in runs])
+    second = median([r["dequeue_to_handler_p50"] for r in runs])
+    return (
+        "Pickup latency split at the job's started_at (p50, median of runs): "
+        f"commit -> the runner's dequeue_jobs begins {first:.2f} ms (NOTIFY, wake-up); "
+        f"dequeue_jobs begins -> handler starts {second:.2f} ms (dequeue_jobs, hand-over "
+        "to a worker thread)"
+    )
+
+
 def source(state: dict[str, Any]) -> str:
     changed = state.get("uncommitted") or []
     extra = f", with uncommitted changes to {', '.join(changed)}" if changed else ""

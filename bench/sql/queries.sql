@@ -135,15 +135,9 @@ select j.status, count(*) from public.jobs as j group by j.status;
 select count(*) from jobqueue.queue_messages;
 
 -- name: job_started_at
-select j.id, pg_catalog.extract(epoch from j.started_at)::float8
+select j.id, extract(epoch from j.started_at)::float8
 from public.jobs as j
 where j.id = any(%(ids)s::uuid []);
-
--- name: drain_window
-select
-    pg_catalog.extract(epoch from min(j.started_at))::float8,
-    pg_catalog.extract(epoch from max(j.completed_at))::float8
-from public.jobs as j;
 
 -- name: table_update_stats
 select t.relid::regclass::text, t.n_tup_upd, t.n_tup_hot_upd
