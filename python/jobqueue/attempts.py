@@ -66,24 +66,40 @@ def run_handler(attempt: Attempt, runner_name: str) -> Outcome:
 
 def failure(attempt: Attempt, exc: BaseException, seconds: float, runner_name: str) -> Outcome:
     """The outcome of a handler that raised `exc`: message, class name and a
-    context with the traceback's tail, for fail_job."""
+    context with the traceback's tail, for fail_job. Whatever the exception
+    does when it is turned into text (raise, hold NULs or lone surrogates),
+    the outcome is one PostgreSQL can store."""
     cls = type(exc)
-    lines = traceback.format_exception(cls, exc, exc.__traceback__)
+    name = clean_text(_safe(lambda: cls.__name__, "an exception"))
+    try:
+        lines = traceback.format_exception(cls, exc, exc.__traceback__)
+    except BaseException:  # the handler's own objects fail to format
+        lines = [f"{name}: <its traceback could not be formatted>"]
     tail = "".join(lines[-_TRACEBACK_LINES:])[-_TRACEBACK_CHARS:]
     context = {
-        "exception": f"{cls.__module__}.{cls.__qualname__}",
+        "exception": clean_text(_safe(lambda: f"{cls.__module__}.{cls.__qualname__}", name)),
         "traceback": clean_text(tail),
         "attempt": attempt.job.retry_count + 1,
         "duration_ms": round(seconds * 1000, 3),
         "runner": runner_name,
     }
+    message = _safe(lambda: str(exc), f"<{name} whose str() failed>")
     return Outcome(
         attempt,
         seconds,
-        error_message=clean_text(str(exc)) or cls.__name__,
-        error_type=cls.__name__,
+        error_message=clean_text(message) or name,
+        error_type=name,
         error_context=json.dumps(context),
     )
+
+
+def _safe(describe: Callable[[], str], fallback: str) -> str:
+    """describe(), or the fallback when the handler's object refuses."""
+    try:
+        text = describe()
+    except BaseException:  # a __str__ of the handler's may raise anything
+        return fallback
+    return text if isinstance(text, str) else fallback
 
 
 def error_outcome(
@@ -100,8 +116,10 @@ def error_outcome(
 
 
 def clean_text(text: str) -> str:
-    # PostgreSQL text and jsonb cannot hold NUL characters.
-    return text.replace("\x00", "\\0")
+    # PostgreSQL text and jsonb cannot hold NUL characters, and a lone
+    # surrogate (which Python strings may hold) has no UTF-8 form: both are
+    # written as backslash escapes instead.
+    return text.replace("\x00", "\\0").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class WorkerPool:
@@ -133,4 +151,17 @@ class WorkerPool:
 
     def _work(self) -> None:
         while (attempt := self._tasks.get()) is not None:
-            self._post(run_handler(attempt, self._runner_name))
+            try:
+                outcome = run_handler(attempt, self._runner_name)
+            except BaseException as exc:  # a thread lost here is a slot lost for good
+                outcome = self._unreadable(attempt, exc)
+            self._post(outcome)
+
+    def _unreadable(self, attempt: Attempt, exc: BaseException) -> Outcome:
+        error = clean_text(_safe(lambda: repr(exc), type(exc).__name__))
+        return error_outcome(
+            attempt,
+            "HandlerError",
+            "the runner could not turn the handler's outcome into a result",
+            {"error": error, "runner": self._runner_name},
+        )
