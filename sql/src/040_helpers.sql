@@ -1,6 +1,13 @@
 -- ============================================================================
 -- Private helpers (schema jobqueue): not part of the API
 -- ============================================================================
+-- Helpers pin search_path like every function, except the few small SQL
+-- ones that PostgreSQL inlines into their callers (caller_role,
+-- message_job_id, job_message, supabase_roles_exist, queue_name) and
+-- check_json_schema (below): a SET
+-- clause would stop the inlining and make PostgreSQL plan their body again
+-- on every call. Inlined, they run under the caller's pinned search_path,
+-- and every name in them is schema-qualified.
 
 -- jobqueue.current_user_id
 -- The caller's identity from the request's auth context, or NULL: the `sub`
@@ -40,7 +47,6 @@ returns uuid
 language sql
 immutable
 parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
     select case
         when pg_catalog.jsonb_typeof(p_message) = 'object'
@@ -59,7 +65,6 @@ returns jsonb
 language sql
 immutable
 parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
     select pg_catalog.jsonb_build_object(
         'job_id', p_job_id,
@@ -76,11 +81,13 @@ $$;
 -- minimum, maximum, minLength, maxLength, properties, required,
 -- additionalProperties (false or a schema), items, minItems, maxItems.
 -- Other keywords are ignored. A NULL schema accepts anything.
+-- No search_path of its own: it runs once per key of every submitted job,
+-- only under validate_job_parameters()' pinned path, and a SET clause
+-- costs more than the checks themselves.
 create or replace function jobqueue.check_json_schema(p_schema jsonb, p_value jsonb, p_path text)
 returns void
 language plpgsql
 immutable
-set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_kind text := pg_catalog.jsonb_typeof(p_value);
@@ -98,22 +105,20 @@ begin
         v_number := (p_value #>> '{}')::numeric;
     end if;
 
-    if p_schema ? 'type' then
+    -- Containment matches one type name or a list of them, without a query:
+    -- '["string", "null"]' @> '"string"' holds, and so does '"string"' @> '"string"'.
+    if p_schema ? 'type'
+        and not p_schema -> 'type' @> pg_catalog.to_jsonb(v_kind)
+        and not (v_kind = 'number' and v_number = pg_catalog.trunc(v_number) and p_schema -> 'type' @> '"integer"')
+        then
         v_types := case pg_catalog.jsonb_typeof(p_schema -> 'type')
             when 'array' then p_schema -> 'type'
             else pg_catalog.jsonb_build_array(p_schema -> 'type')
         end;
-        if not exists (
-            select
-            from pg_catalog.jsonb_array_elements_text(v_types) as t (name)
-            where t.name = v_kind
-                or (t.name = 'integer' and v_kind = 'number' and v_number = pg_catalog.trunc(v_number))
-        ) then
-            raise exception '% must be of type %, not %', p_path,
-                pg_catalog.array_to_string(array(select pg_catalog.jsonb_array_elements_text(v_types)), ' or '),
-                v_kind
-                using errcode = '22023';
-        end if;
+        raise exception '% must be of type %, not %', p_path,
+            pg_catalog.array_to_string(array(select pg_catalog.jsonb_array_elements_text(v_types)), ' or '),
+            v_kind
+            using errcode = '22023';
     end if;
 
     if p_schema ? 'enum' and not exists (
@@ -140,11 +145,15 @@ begin
                 using errcode = '22023';
         end if;
     elsif v_kind = 'object' then
-        for v_key in select r.key from pg_catalog.jsonb_array_elements_text(p_schema -> 'required') as r (key) loop
-            if not p_value ? v_key then
-                raise exception '%.% is required', p_path, v_key using errcode = '22023';
-            end if;
-        end loop;
+        if p_schema ? 'required' and not p_value ?& array(
+            select pg_catalog.jsonb_array_elements_text(p_schema -> 'required')
+        ) then
+            for v_key in select r.key from pg_catalog.jsonb_array_elements_text(p_schema -> 'required') as r (key) loop
+                if not p_value ? v_key then
+                    raise exception '%.% is required', p_path, v_key using errcode = '22023';
+                end if;
+            end loop;
+        end if;
         for v_key in select k.key from pg_catalog.jsonb_object_keys(p_value) as k (key) order by 1 loop
             if p_schema -> 'properties' ? v_key then
                 perform jobqueue.check_json_schema(
@@ -268,7 +277,6 @@ create or replace function jobqueue.caller_role()
 returns text
 language sql
 stable
-set search_path = pg_catalog, pg_temp
 as $$
     select coalesce(nullif(pg_catalog.current_setting('role'), 'none'), session_user::text)
 $$;
@@ -282,7 +290,6 @@ create or replace function jobqueue.supabase_roles_exist()
 returns boolean
 language sql
 stable
-set search_path = pg_catalog, pg_temp
 as $$
     select pg_catalog.to_regrole('anon') is not null
         and pg_catalog.to_regrole('authenticated') is not null
@@ -298,26 +305,27 @@ $$;
 -- only for their own identity. Never NULL.
 create or replace function jobqueue.caller_acts_for_anyone()
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-    select pg_catalog.pg_has_role(r.name, c.relowner, 'MEMBER')
+declare
+    v_role text := jobqueue.caller_role();
+begin
+    return pg_catalog.pg_has_role(v_role, (select c.relowner from pg_catalog.pg_class as c where c.oid = 'public.jobs'::regclass), 'MEMBER')
         or exists (
             select
             from jobqueue.settings as s
-            where pg_catalog.pg_has_role(r.name, s.service_role, 'MEMBER')
-                or pg_catalog.pg_has_role(r.name, s.runner_role, 'MEMBER')
+            where pg_catalog.pg_has_role(v_role, s.service_role, 'MEMBER')
+                or pg_catalog.pg_has_role(v_role, s.runner_role, 'MEMBER')
         )
         -- to_regrole(): NULL, not an error, where service_role is missing.
         or coalesce(
             jobqueue.supabase_roles_exist()
-            and pg_catalog.pg_has_role(r.name, pg_catalog.to_regrole('service_role'), 'MEMBER'),
+            and pg_catalog.pg_has_role(v_role, pg_catalog.to_regrole('service_role'), 'MEMBER'),
             false
-        )
-    from (select jobqueue.caller_role() as name) as r
-    cross join pg_catalog.pg_class as c
-    where c.oid = 'public.jobs'::regclass
+        );
+end;
 $$;
 
 -- jobqueue.caller_may_see
@@ -327,10 +335,12 @@ $$;
 -- NOT NULL would let a caller without identity through.
 create or replace function jobqueue.caller_may_see(p_user_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-    select p_user_id is not null
-        and (p_user_id is not distinct from jobqueue.current_user_id() or jobqueue.caller_acts_for_anyone())
+begin
+    return p_user_id is not null
+        and (p_user_id is not distinct from jobqueue.current_user_id() or jobqueue.caller_acts_for_anyone());
+end;
 $$;

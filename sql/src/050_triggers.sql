@@ -79,22 +79,19 @@ $$;
 -- jobqueue.tg_jobs__enqueue
 -- AFTER INSERT, once per statement: sends one PGMQ message per new job, in
 -- the inserting transaction (a rollback leaves neither row nor message).
+-- It runs the INSERT that pgmq.send() runs, on the queue table through
+-- jobqueue.queue_messages: that one static statement keeps its plan, while
+-- pgmq.send_batch() builds and plans its SQL anew on every call, which
+-- made it most of the cost of a submit (docs/performance.md).
 create or replace function jobqueue.tg_jobs__enqueue()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_messages jsonb [];
 begin
-    select pg_catalog.array_agg(
-        jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
-    )
-    into v_messages
+    insert into jobqueue.queue_messages (vt, message)
+    select pg_catalog.clock_timestamp(), jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
     from new_jobs as n;
-    if v_messages is not null then
-        perform pgmq.send_batch(jobqueue.queue_name(), v_messages, 0);
-    end if;
     return null;
 end;
 $$;

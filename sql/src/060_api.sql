@@ -208,11 +208,15 @@ $$;
 -- the request's auth context, 22023 when there is none. Returns the job id.
 create or replace function public.submit_job(job_type text, job_parameters jsonb default null, user_id uuid default null)
 returns uuid
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-    select s.id
-    from public.submit_jobs(submit_job.job_type, array[submit_job.job_parameters], submit_job.user_id) as s (id)
+begin
+    return (
+        select s.id
+        from public.submit_jobs(submit_job.job_type, array[submit_job.job_parameters], submit_job.user_id) as s (id)
+    );
+end;
 $$;
 
 -- dequeue_jobs

@@ -94,12 +94,34 @@ def test_no_schema_of_a_pinned_search_path_is_writable_by_others(tx):
     assert not value(tx, "select pg_catalog.has_schema_privilege('public', 'pg_catalog', 'CREATE')")
 
 
+# Small SQL helpers that PostgreSQL inlines into their (pinned) callers, and
+# the per-key schema check: a SET clause would stop the inlining and cost more
+# than their work (sql/src/040_helpers.sql says why). Every name in them is
+# schema-qualified.
+UNPINNED_HELPERS = {
+    "jobqueue.queue_name()",
+    "jobqueue.caller_role()",
+    "jobqueue.message_job_id(jsonb)",
+    "jobqueue.job_message(uuid,text,uuid,jsonb)",
+    "jobqueue.supabase_roles_exist()",
+    "jobqueue.check_json_schema(jsonb,jsonb,text)",
+}
+
+
 def test_every_function_of_the_package_pins_its_search_path(tx):
     # Helpers run inside definer functions; a pinned path of their own keeps
     # them safe if one is ever called from elsewhere.
     unpinned = {s for s, path in search_paths(tx, "true").items() if path is None}
 
-    assert unpinned <= {"jobqueue.queue_name()"}
+    assert unpinned <= UNPINNED_HELPERS
+
+
+def test_the_unpinned_helpers_run_with_no_caller_rights(tx):
+    # None of them is a definer function, so none can lend the owner's rights
+    # to a caller's search path.
+    definers = {s for s, path in search_paths(tx, "p.prosecdef").items()}
+
+    assert not definers & UNPINNED_HELPERS
 
 
 def test_the_identity_helpers_pass_plpgsql_check_without_an_auth_schema(tx):
