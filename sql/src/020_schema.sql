@@ -130,8 +130,10 @@ create table if not exists public.jobs (
 create index if not exists jobs_status_idx on public.jobs (status);
 create index if not exists jobs_user_id_idx on public.jobs (user_id);
 create index if not exists jobs_created_at_idx on public.jobs (created_at);
--- The job_types foreign key: deleting a type checks for its jobs.
-create index if not exists jobs_job_type_idx on public.jobs (job_type);
+-- No index on job_type: every index costs each status change (none of them
+-- is a HOT update, since status is indexed), and only deleting a job type,
+-- a rare DBA action, would use it.
+drop index if exists public.jobs_job_type_idx;
 
 -- On Supabase, jobs belong to auth.users; elsewhere there is no such table.
 do $$
