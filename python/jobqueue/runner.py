@@ -2,8 +2,10 @@
 
 It takes jobs (`dequeue_jobs`, never more than it has free slots), runs
 their handlers under a concurrency cap, extends the lease of jobs that run
-long, finishes each job (`complete_job` with the handler's return value, or
-`fail_job` with the exception), and stops cleanly on a signal.
+long, finishes each job (completed with the handler's return value, or
+failed with the exception: `complete_jobs` and `fail_jobs`, the batch forms
+of `complete_job` and `fail_job`, record a turn's results in one
+transaction), and stops cleanly on a signal.
 
 Threads: the main thread owns the database connection and every decision;
 `concurrency` worker threads (attempts.WorkerPool) only run handlers; a
@@ -17,9 +19,10 @@ connection, and the way retries come back once their backoff delay ends).
 Leases. The msg_id that dequeue_jobs returned is the attempt's lease, passed
 to every later call. A job still running after half the visibility timeout
 gets its lease extended by another visibility timeout, again and again until
-its job type's timeout_seconds. When complete_job, fail_job or
-extend_job_lease answers 55000 or P0002, the attempt is gone (timed out,
-cancelled, recovered, deleted): the runner logs it and drops the result.
+its job type's timeout_seconds. When complete_jobs or fail_jobs reports an
+attempt as lease_lost, not_processing or not_found, or extend_job_lease
+answers 55000 or P0002, the attempt is gone (timed out, cancelled,
+recovered, deleted): the runner logs it and drops the result.
 
 Hung handlers. A Python thread cannot be stopped from outside. A handler
 that outlives its job type's timeout_seconds loses its lease (the extension

@@ -10,9 +10,11 @@
 --   * jobqueue.queue_name(), the configured name as a constant;
 --   * the view jobqueue.queue_messages over the queue table, so that the
 --     package's functions look messages up and lock them with static,
---     plan-cached SQL whatever the queue is called. Messages are still
---     written only through PGMQ's functions (send, read, set_vt, delete,
---     archive), all present since PGMQ 1.4.
+--     plan-cached SQL whatever the queue is called. New jobs' messages are
+--     inserted through it too (pgmq.send's own INSERT, on columns present
+--     since PGMQ 1.0: tg_jobs__enqueue says why); everything else goes
+--     through PGMQ's functions (send, read, set_vt, delete, archive), all
+--     present since PGMQ 1.4.
 
 -- jobqueue.tg_queue__notify
 -- AFTER INSERT on the queue table, once per statement: NOTIFY jobqueue with

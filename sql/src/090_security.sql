@@ -8,7 +8,7 @@
 --   app role      submit_job(s), validate_job_parameters, get_job, cancel_job,
 --                 for its own identity only; SELECT on its own jobs (RLS).
 --   service role  the same for any user (trusted backends).
---   runner role   dequeue_jobs, complete_job, fail_job, extend_job_lease,
+--   runner role   dequeue_jobs, complete_job(s), fail_job(s), extend_job_lease,
 --                 recover_orphans; reads every job; nothing else.
 --   owner         the installing role (DBAs): everything.
 -- On Supabase, authenticated gets the app role's rights, service_role the
