@@ -7,7 +7,7 @@ runs the same few statements all day, so the server parses and plans each
 once per connection). Settings given in the URL win over these defaults.
 
 `Link` holds one such connection and owns the reconnection policy: after a
-loss it retries with capped exponential backoff and full jitter, without
+loss it retries with capped exponential backoff and jitter, without
 blocking the caller (who asks `get()` and gets None while the database is
 out of reach), and writes one line when the outage starts and one when it
 ends.
@@ -43,9 +43,10 @@ def connect(
 
 
 class Backoff:
-    """Capped exponential backoff with full jitter: the n-th wait is drawn
-    from [0, min(cap, initial * 2^n)], so that many runners cut off by the
-    same outage do not reconnect in lockstep."""
+    """Capped exponential backoff with jitter: the n-th wait is drawn from
+    [c/2, c] where c = min(cap, initial * 2^n), so that many runners cut off
+    by the same outage do not reconnect in lockstep, and none retries in a
+    tight loop."""
 
     def __init__(self, initial: float = 0.1, cap: float = 10.0) -> None:
         self.initial = initial
