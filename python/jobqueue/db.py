@@ -10,7 +10,8 @@ once per connection). Settings given in the URL win over these defaults.
 loss it retries with capped exponential backoff and jitter, without
 blocking the caller (who asks `get()` and gets None while the database is
 out of reach), and writes one line when the outage starts and one when it
-ends.
+ends. A caller with a deadline of its own (the runner, holding leases) may
+bring the next attempt forward with `retry_by()`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Link:
         self._conn: psycopg.Connection[Any] | None = None
         self._down_since: float | None = None
         self._next_attempt = 0.0
+        self._last_attempt = 0.0
         self._last_error = ""
 
     @property
@@ -95,6 +97,7 @@ class Link:
         now = time.monotonic()
         if now < self._next_attempt:
             return None
+        self._last_attempt = now
         try:
             conn = connect(self._url, application_name=self._application_name)
         except psycopg.Error as exc:
@@ -117,6 +120,14 @@ class Link:
             self._conn.close()
             self._conn = None
         self._failed(exc, time.monotonic())
+
+    def retry_by(self, deadline: float, min_gap: float = 0.5) -> None:
+        """While the database is out of reach, makes the next connection
+        attempt come no later than `deadline` (time.monotonic()), but not
+        sooner than `min_gap` seconds after the previous attempt."""
+        if self._down_since is None or deadline >= self._next_attempt:
+            return
+        self._next_attempt = max(deadline, self._last_attempt + min_gap)
 
     def seconds_until_retry(self) -> float | None:
         """How long until the next connection attempt; None when connected."""

@@ -274,6 +274,8 @@ class Runner:
         """How long the loop may block waiting for an event."""
         st = self._state
         now = time.monotonic()
+        if self._db.is_down:
+            self._reconnect_before_leases_end(now)
         retry_in = self._db.seconds_until_retry()
         if retry_in is not None:
             deadlines = [now + retry_in]
@@ -288,6 +290,20 @@ class Runner:
         if not deadlines:
             return self.config.poll_interval
         return min(max(0.0, min(deadlines) - now), self.config.poll_interval)
+
+    def _reconnect_before_leases_end(self, now: float) -> None:
+        """Backoff grows with an outage, and may schedule the next attempt
+        after the leases this runner holds have run out: a result it could
+        still record, once the database is back, would then be dropped and
+        its job run again. So the next attempt comes, at the latest, a
+        little before the earliest lease ends."""
+        st = self._state
+        margin = min(1.0, self.config.visibility_timeout / 4)
+        ends = [o.attempt.lease_until for o in st.results]
+        ends += [a.lease_until for a in st.running.values() if not a.lost]
+        upcoming = [end - margin for end in ends if end - margin > now]
+        if upcoming:
+            self._db.retry_by(min(upcoming))
 
     def _collect(self, timeout: float) -> None:
         """Waits up to `timeout` for an event, then takes every event queued."""
