@@ -132,6 +132,8 @@ class Bench:
 
     def setup(self) -> None:
         s = self.s
+        source = db.source_state()
+        db.snapshot(s.out_dir / "snapshot")
         self.say(f"creating database {s.database} and installing sql/install.sql")
         self.url = db.recreate(s.server_url, s.database)
         db.install(self.url)
@@ -148,7 +150,7 @@ class Bench:
             "seconds_per_measurement": s.seconds,
             "quick": s.quick,
             "command": " ".join(["python -m bench", *sys.argv[1:]]),
-            "source": db.source_state(),
+            "source": source,
             "settings": {
                 k: v
                 for k, v in vars(s).items()

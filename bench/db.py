@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from bench import queries
 
 REPO = Path(__file__).resolve().parent.parent
-INSTALL_SQL = REPO / "sql" / "install.sql"
+# Where the code under test is read from: the working tree, or the snapshot
+# that snapshot() takes at the start of a run.
+CODE = {"sql": REPO / "sql", "python": REPO / "python"}
 # Every job the benchmark submits belongs to this user.
 USER_ID = "00000000-0000-4000-8000-00000000be9c"
 
@@ -87,10 +90,29 @@ def drop(server_url: str, name: str) -> None:
         conn.execute(sql.SQL(queries.get("database_drop")).format(name=sql.Identifier(name)))
 
 
+def snapshot(folder: Path) -> None:
+    """Copies sql/ and python/jobqueue/ into `folder` and measures that copy
+    from now on: a run's every database and runner then has the same code,
+    even while the working tree changes under it."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(REPO / "sql", folder / "sql")
+    shutil.copytree(
+        REPO / "python" / "jobqueue",
+        folder / "python" / "jobqueue",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    CODE["sql"] = folder / "sql"
+    CODE["python"] = folder / "python"
+    # This process too (the Python client scenario imports jobqueue later).
+    sys.path.insert(0, str(CODE["python"]))
+
+
 def install(url: str) -> None:
     """Installs the SQL package as users do: psql -f sql/install.sql."""
+    install_sql = CODE["sql"] / "install.sql"
     done = subprocess.run(
-        [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(INSTALL_SQL)],
+        [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(install_sql)],
         capture_output=True,
         text=True,
         check=False,

@@ -23,6 +23,18 @@ def runner_program() -> Path:
     return Path(sys.executable).parent / "jobqueue"
 
 
+def runner_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The runner's environment: the run's copy of jobqueue first (PYTHONPATH
+    is searched before the editable install's path), and bench.handlers
+    importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(db.CODE["python"]), str(db.REPO), env.get("PYTHONPATH")])
+    )
+    env.update(extra or {})
+    return env
+
+
 def runner_missing() -> str | None:
     """Why `jobqueue run` cannot be used, or None when it can."""
     program = runner_program()
@@ -30,7 +42,12 @@ def runner_missing() -> str | None:
         return f"{program} does not exist"
     try:
         done = subprocess.run(
-            [str(program), "run", "--help"], capture_output=True, text=True, timeout=60, check=False
+            [str(program), "run", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=runner_env(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{program} run --help failed: {exc}"
@@ -93,10 +110,7 @@ class Runner:
         if self.handlers:
             args += ["--handlers", self.handlers]
         args += self.extra_args
-        env = dict(os.environ)
-        # bench.handlers must be importable by the runner.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(db.REPO), env.get("PYTHONPATH")]))
-        env.update(self.env)
+        env = runner_env(self.env)
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.started = time.time()
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
