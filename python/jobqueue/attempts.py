@@ -34,6 +34,7 @@ class Attempt:
     lease_until: float
     extend_at: float
     lost: bool = False  # the lease is gone: whatever the handler returns is dropped
+    refused: bool = False  # the database refused its result once: said in the log
 
 
 @dataclass(slots=True, eq=False)

@@ -121,6 +121,16 @@ def is_connection_loss(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
+def refuses_value(exc: BaseException) -> bool:
+    """True when the database refused a value it was sent (class 22, a data
+    exception; class 54, too large or too deep): the same value gets the
+    same answer. Other refusals (a lock or statement timeout, a read-only
+    server, a missing function) say nothing about the value."""
+    if not isinstance(exc, psycopg.Error) or exc.sqlstate is None:
+        return False
+    return exc.sqlstate[:2] in {"22", "54"}
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for failures that a retry may cure: a lost connection (class 08,
     57P01-03, a broken socket), a serialization failure (40001) or a deadlock

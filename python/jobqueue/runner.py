@@ -138,6 +138,7 @@ _PSYCOPG_FILTER = _PipelineExitNoise()
 class _State:
     running: dict[Any, Attempt] = field(default_factory=dict)  # job_id -> attempt
     results: list[Outcome] = field(default_factory=list)  # waiting to be recorded
+    results_due: float = 0.0  # when results the database refused may be sent again
     more_work: bool = True  # the queue may hold visible messages
     last_dequeue: float = 0.0
     stopping: bool = False
@@ -214,10 +215,10 @@ class Runner:
             return
         st = self._state
         try:
-            if st.running:
+            if st.running or st.results:
                 self._extend_leases(conn)
             take = self._should_dequeue()
-            if st.results:
+            if self._results_due():
                 self._record(conn, take=take)
             elif take:
                 self._dequeue(conn)
@@ -280,9 +281,11 @@ class Runner:
         if retry_in is not None:
             deadlines = [now + retry_in]
         else:
-            if st.results or self._should_dequeue():
+            if self._results_due() or self._should_dequeue():
                 return 0.0
-            deadlines = [a.extend_at for a in st.running.values() if not a.lost]
+            deadlines = [a.extend_at for a in self._leased()]
+            if st.results:
+                deadlines.append(st.results_due)
             if not st.stopping and self._free_slots():
                 deadlines.append(st.last_dequeue + self.config.poll_interval)
         if st.stopping:
@@ -291,16 +294,25 @@ class Runner:
             return self.config.poll_interval
         return min(max(0.0, min(deadlines) - now), self.config.poll_interval)
 
+    def _results_due(self) -> bool:
+        st = self._state
+        return bool(st.results) and time.monotonic() >= st.results_due
+
+    def _leased(self) -> list[Attempt]:
+        """The attempts whose lease this runner keeps: running ones, and those
+        whose result waits to be recorded."""
+        st = self._state
+        held = [a for a in st.running.values() if not a.lost]
+        return held + [o.attempt for o in st.results if not o.attempt.lost]
+
     def _reconnect_before_leases_end(self, now: float) -> None:
         """Backoff grows with an outage, and may schedule the next attempt
         after the leases this runner holds have run out: a result it could
         still record, once the database is back, would then be dropped and
         its job run again. So the next attempt comes, at the latest, a
         little before the earliest lease ends."""
-        st = self._state
         margin = min(1.0, self.config.visibility_timeout / 4)
-        ends = [o.attempt.lease_until for o in st.results]
-        ends += [a.lease_until for a in st.running.values() if not a.lost]
+        ends = [a.lease_until for a in self._leased()]
         upcoming = [end - margin for end in ends if end - margin > now]
         if upcoming:
             self._db.retry_by(min(upcoming))
@@ -428,7 +440,7 @@ class Runner:
 
     def _extend_leases(self, conn: psycopg.Connection[Any]) -> None:
         now = time.monotonic()
-        due = [a for a in self._state.running.values() if not a.lost and a.extend_at <= now]
+        due = [a for a in self._leased() if a.extend_at <= now]
         seconds = self.config.visibility_timeout
         for attempt in due:
             asked = time.monotonic()
@@ -441,8 +453,10 @@ class Runner:
             except psycopg.Error as exc:
                 if errors.is_retryable(exc):
                     raise
-                if exc.sqlstate in _ATTEMPT_GONE:
+                if exc.sqlstate in _ATTEMPT_GONE and job.job_id in self._state.running:
                     self._lease_lost(attempt, errors.from_psycopg(exc, lease=True))
+                elif exc.sqlstate in _ATTEMPT_GONE:
+                    self._drop_waiting(attempt, errors.from_psycopg(exc, lease=True))
                 else:
                     # Unexpected: say so, and try again a little later; the
                     # other jobs' leases and results must not wait for it.
@@ -456,6 +470,14 @@ class Runner:
                 continue
             attempt.lease_until = asked + seconds
             attempt.extend_at = asked + seconds / 2
+
+    def _drop_waiting(self, attempt: Attempt, error: errors.JobQueueError) -> None:
+        """The lease of a result still waiting to be recorded is gone."""
+        st = self._state
+        waiting = [o for o in st.results if o.attempt is attempt]
+        st.results = [o for o in st.results if o.attempt is not attempt]
+        for outcome in waiting:
+            self._log_gone(outcome, error.describe())
 
     def _lease_lost(self, attempt: Attempt, error: errors.JobQueueError) -> None:
         attempt.lost = True
@@ -503,12 +525,17 @@ class Runner:
                 raise
             # One of them was refused, and the transaction took the rest
             # (and the dequeue) down with it: record each on its own.
+            kept: list[Outcome] = []
             for i, outcome in enumerate(batch):
                 try:
-                    self._record_one(conn, outcome)
+                    if not self._record_one(conn, outcome):
+                        kept.append(outcome)
                 except psycopg.Error:
-                    st.results = batch[i:] + st.results
+                    st.results = kept + batch[i:] + st.results
                     raise
+            if kept:
+                st.results = kept + st.results
+                st.results_due = time.monotonic() + self.config.poll_interval
             st.more_work = True
             return
         for outcome, status in zip(batch, statuses, strict=True):
@@ -556,8 +583,9 @@ class Runner:
         statuses = [str(status_of[o.attempt.job.job_id]) for o in batch]
         return statuses, (dequeued.fetchall() if dequeued else None), wanted, started
 
-    def _record_one(self, conn: psycopg.Connection[Any], outcome: Outcome) -> None:
-        """Records one result on its own; an attempt that is gone drops it."""
+    def _record_one(self, conn: psycopg.Connection[Any], outcome: Outcome) -> bool:
+        """Records one result on its own; an attempt that is gone drops it.
+        False when the result is kept to be sent again later."""
         try:
             status = self._send(conn, outcome)
         except psycopg.Error as exc:
@@ -566,26 +594,50 @@ class Runner:
             error = errors.from_psycopg(exc, lease=True)
             if exc.sqlstate in _ATTEMPT_GONE:
                 self._log_gone(outcome, error.describe())
-            elif outcome.ok:
+            elif errors.refuses_value(exc) and outcome.error_type != "ResultRejected":
                 # The result itself was refused (say, a string the jsonb type
                 # does not take): fail the job with the reason instead.
-                self._record_one(conn, self._rejected(outcome, error))
+                return self._record_one(conn, self._rejected(outcome, error))
             else:
-                log.error(
-                    "job %s (%s): could not record the failure (%s); the lease will "
-                    "expire and recovery will retry or time out the job",
-                    outcome.attempt.job.job_id,
-                    outcome.attempt.job.job_type,
-                    error.describe(),
-                )
-            return
+                # A refusal that says nothing about the result (a lock or
+                # statement timeout, a read-only server, the package being
+                # upgraded): keep it, and try again while the lease lasts.
+                return self._keep(outcome, error)
+            return True
         self._log_outcome(outcome, status)
+        return True
+
+    def _keep(self, outcome: Outcome, error: errors.JobQueueError) -> bool:
+        """Keeps a refused result for another try, unless its lease is over."""
+        attempt = outcome.attempt
+        job = attempt.job
+        if time.monotonic() >= attempt.lease_until:
+            self._state.tally["dropped"] += 1
+            log.error(
+                "job %s (%s): result dropped: its lease ran out while the database refused "
+                "it (%s); recovery will retry or time out the job",
+                job.job_id,
+                job.job_type,
+                error.describe(),
+            )
+            return True
+        if not attempt.refused:
+            attempt.refused = True
+            log.warning(
+                "job %s (%s): could not record its result (%s); trying again while its lease lasts",
+                job.job_id,
+                job.job_type,
+                error.describe(),
+            )
+        return False
 
     def _rejected(self, outcome: Outcome, error: errors.JobQueueError) -> Outcome:
+        """A failure to record instead of a result the database refused."""
+        what = "result" if outcome.ok else f"error ({outcome.error_type})"
         return error_outcome(
             outcome.attempt,
             "ResultRejected",
-            f"complete_job refused the handler's result: {error.message}",
+            f"the database refused the handler's {what}: {error.message}",
             {"sqlstate": error.sqlstate, "runner": self.name},
         )
 
