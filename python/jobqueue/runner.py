@@ -674,7 +674,7 @@ class Runner:
                 job.retry_count + 1,
                 ms,
                 outcome.error_type,
-                outcome.error_message,
+                _brief(outcome.error_message),
             )
         else:
             log.info(
@@ -683,7 +683,7 @@ class Runner:
                 job.job_type,
                 ms,
                 outcome.error_type,
-                outcome.error_message,
+                _brief(outcome.error_message),
             )
 
     def _log_gone(self, outcome: Outcome, why: str) -> None:
@@ -724,6 +724,12 @@ def _fail_arrays(outcomes: list[Outcome]) -> dict[str, list[Any]]:
         "error_contexts": [o.error_context for o in outcomes],
         "msg_ids": [o.attempt.job.msg_id for o in outcomes],
     }
+
+
+def _brief(text: str | None, limit: int = 500) -> str:
+    """A message short enough for one log line; the job keeps all of it."""
+    text = text or ""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _fetch_status(cur: psycopg.Cursor[Any]) -> str:
