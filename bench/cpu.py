@@ -41,20 +41,40 @@ def _submit_batch(batch: int) -> Work:
     return work
 
 
+def _finish(conn: psycopg.Connection[Any], taken: list[tuple[Any, ...]], many: bool) -> None:
+    """Completes the jobs taken: one complete_jobs() call when `many`, else
+    complete_job for each, in one transaction."""
+    if not taken:
+        return
+    if many:
+        conn.execute(
+            queries.get("jobs_complete_many"),
+            {"job_ids": [t[0] for t in taken], "msg_ids": [t[1] for t in taken]},
+        )
+        return
+    with conn.transaction():
+        for job_id, msg_id in taken:
+            conn.execute(queries.get("job_complete"), {"job_id": job_id, "msg_id": msg_id})
+
+
+def _has_many(conn: psycopg.Connection[Any]) -> bool:
+    return bool(conn.execute(queries.get("has_complete_jobs")).fetchone()[0])  # type: ignore[index]
+
+
 def _drain(batch: int) -> Work:
-    """dequeue_jobs(batch), then complete_job for each job taken, the
-    completions of a batch in one transaction (as the runner records them)."""
+    """dequeue_jobs(batch), then the jobs' completions as the runner records
+    them: complete_jobs() for a batch (where the package has it), the single
+    complete_job for batches of one."""
 
     def work(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
+        many = batch > 1 and _has_many(conn)
         done = 0
-        dequeue, complete = queries.get("job_dequeue"), queries.get("job_complete")
+        dequeue = queries.get("job_dequeue")
         while done < jobs:
             taken = conn.execute(dequeue, {"batch_size": min(batch, jobs - done)}).fetchall()
             if not taken:
                 break
-            with conn.transaction():
-                for job_id, msg_id in taken:
-                    conn.execute(complete, {"job_id": job_id, "msg_id": msg_id})
+            _finish(conn, taken, many)
             done += len(taken)
         return done
 
@@ -67,9 +87,10 @@ PICKUP_BATCH = 4
 
 def _pickup(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
     """One job at a time, as an idle runner takes it: another session
-    submits a job, then this one calls dequeue_jobs(PICKUP_BATCH) and
-    complete_job. Only this session's backend is measured."""
-    dequeue, complete = queries.get("job_dequeue"), queries.get("job_complete")
+    submits a job, then this one calls dequeue_jobs(PICKUP_BATCH) and records
+    the completion as the runner does. Only this session's backend counts."""
+    many = _has_many(conn)
+    dequeue = queries.get("job_dequeue")
     submit = queries.get("job_submit")
     params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
     done = 0
@@ -77,9 +98,7 @@ def _pickup(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
         for _ in range(jobs):
             submitter.execute(submit, params)
             taken = conn.execute(dequeue, {"batch_size": PICKUP_BATCH}).fetchall()
-            with conn.transaction():
-                for job_id, msg_id in taken:
-                    conn.execute(complete, {"job_id": job_id, "msg_id": msg_id})
+            _finish(conn, taken, many)
             done += len(taken)
     return done
 
@@ -125,10 +144,12 @@ def workloads(s: Settings) -> list[Workload]:
             jobs_factor=10,
         ),
         Workload("drain_1", "dequeue_jobs(1) + complete_job", _drain(1), "jobs"),
-        Workload("drain_10", "dequeue_jobs(10) + 10 complete_job", _drain(10), "jobs"),
+        Workload(
+            "drain_10", "dequeue_jobs(10) + complete_jobs (or 10 complete_job)", _drain(10), "jobs"
+        ),
         Workload(
             "pickup",
-            f"pickup: dequeue_jobs({PICKUP_BATCH}) with 1 job visible + complete_job",
+            f"pickup: dequeue_jobs({PICKUP_BATCH}) with 1 job visible, then its completion",
             _pickup,
             None,
         ),

@@ -92,10 +92,16 @@ def runner_drain(
     )
 
 
+def has_complete_jobs(url: str) -> bool:
+    """Whether the package has complete_jobs(), the batch form the runner uses."""
+    return bool(db.execute(url, "has_complete_jobs")[0][0])
+
+
 def sql_drain(url: str, s: Settings, batch: int) -> Drain:
     """The runner's calls without the runner: s.drain_concurrency pgbench
-    clients, each dequeue_jobs(batch) then complete_job per job taken (one
-    transaction for the batch's completions)."""
+    clients, each dequeue_jobs(batch) then, in a transaction of its own,
+    complete_jobs() for the jobs taken (or complete_job for each, where the
+    package has no complete_jobs)."""
     clients = s.drain_concurrency
     per_client = max(1, s.drain_jobs // (clients * batch))
     jobs = per_client * clients * batch
@@ -103,6 +109,8 @@ def sql_drain(url: str, s: Settings, batch: int) -> Drain:
     db.submit_many(url, jobs)
     before = db.update_stats(url)
     script = "drain_one" if batch == 1 else "drain_batch"
+    if batch > 1 and has_complete_jobs(url):
+        script = "drain_batch_many"
     define = {} if batch == 1 else {"batch": batch}
     result = pgbench.run(url, script, clients=clients, transactions=per_client, define=define)
     _check_all_completed(url, jobs, f"pgbench {script}")

@@ -35,34 +35,30 @@ VARIANTS = (
     ),
     Variant(
         "no_set_search_path",
-        "no SET search_path on the package's functions (bodies are schema-qualified)",
+        "no SET search_path on the package's non-definer functions (bodies are schema-qualified)",
         ("reset_search_path",),
     ),
     Variant(
         "validate_in_statement",
-        "parameters validated in the statement-level trigger; row trigger only WHEN user_id "
-        "is NULL or status is not pending",
+        "parameters validated in the statement-level enqueue trigger; the row trigger only "
+        "WHEN user_id is NULL or status is not pending",
         ("validate_triggers", "enqueue_validating"),
     ),
     Variant(
-        "static_queue_sql",
-        "messages sent, read and deleted with static SQL on the queue table (no EXECUTE format)",
-        ("enqueue_static", "pgmq_static"),
+        "pgmq_static",
+        "pgmq.read and pgmq.delete with static SQL on the queue table (no EXECUTE format())",
+        ("pgmq_static",),
     ),
     Variant(
-        "lean_dequeue_complete",
-        "dequeue: one UPDATE ... WHERE status = 'pending' per job; complete: DELETE the "
-        "message, then UPDATE the job",
-        ("lean_dequeue", "lean_complete"),
+        "complete_job_direct",
+        "complete_job in two statements (DELETE the message, UPDATE the job) rather than "
+        "through complete_jobs()",
+        ("complete_job_direct",),
     ),
     Variant(
-        "dequeue_short_read",
-        "dequeue_jobs stops once pgmq.read returned fewer than asked (one read, not two, "
-        "when fewer jobs are visible than asked)",
-        ("dequeue_short_read",),
-    ),
-    Variant(
-        "submit_job_direct", "submit_job as one INSERT, not via submit_jobs", ("submit_job_direct",)
+        "submit_job_direct",
+        "submit_job as one INSERT with the same checks, rather than through submit_jobs()",
+        ("submit_job_direct",),
     ),
     Variant(
         "no_status_idx",
@@ -75,10 +71,9 @@ VARIANTS = (
         "all proposed changes together (not no_notify, not no_status_idx)",
         (
             "validate_triggers",
-            "enqueue_validating_static",
+            "enqueue_validating",
             "pgmq_static",
-            "lean_dequeue_short_read",
-            "lean_complete",
+            "complete_job_direct",
             "submit_job_direct",
             "reset_search_path",
         ),

@@ -58,51 +58,16 @@ create or replace trigger jobs_110_validate_update
 before update of job_type, job_parameters on public.jobs
 for each row execute function jobqueue.tg_jobs__validate();
 
+-- The enqueue trigger as installed, validating the new rows first.
 -- name: enqueue_validating
 create or replace function jobqueue.tg_jobs__enqueue()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_messages jsonb [];
 begin
     perform public.validate_job_parameters(n.job_type, n.job_parameters) from new_jobs as n;
-    select pg_catalog.array_agg(jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters))
-    into v_messages
-    from new_jobs as n;
-    if v_messages is not null then
-        perform pgmq.send_batch(jobqueue.queue_name(), v_messages, 0);
-    end if;
-    return null;
-end;
-$$;
-
--- Messages written with static SQL straight into the queue table (its
--- layout is the one jobqueue.queue_messages already relies on).
--- name: enqueue_static
-create or replace function jobqueue.tg_jobs__enqueue()
-returns trigger
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    insert into pgmq.q_job_queue (vt, message)
-    select pg_catalog.clock_timestamp(), jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
-    from new_jobs as n;
-    return null;
-end;
-$$;
-
--- name: enqueue_validating_static
-create or replace function jobqueue.tg_jobs__enqueue()
-returns trigger
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    perform public.validate_job_parameters(n.job_type, n.job_parameters) from new_jobs as n;
-    insert into pgmq.q_job_queue (vt, message)
+    insert into jobqueue.queue_messages (vt, message)
     select pg_catalog.clock_timestamp(), jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
     from new_jobs as n;
     return null;
@@ -164,235 +129,13 @@ begin
 end;
 $$;
 
--- dequeue_jobs with one statement per pending job (UPDATE ... WHERE status
--- = 'pending' RETURNING) instead of SELECT ... FOR UPDATE then UPDATE; the
--- other cases take the installed path unchanged.
--- name: lean_dequeue
-create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
-returns table (
-    job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
-)
-language plpgsql
-security definer
--- Definer, as installed: the runner role holds no rights on the tables.
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_wanted integer := dequeue_jobs.batch_size;
-    v_read integer;
-    v_message record;
-    v_job public.jobs;
-begin
-    if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
-        raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
-            using errcode = '22023';
-    end if;
-    if dequeue_jobs.visibility_timeout_seconds is null
-        or dequeue_jobs.visibility_timeout_seconds not between 1 and 86400 then
-        raise exception 'visibility_timeout_seconds must be between 1 and 86400, not %',
-            dequeue_jobs.visibility_timeout_seconds
-            using errcode = '22023';
-    end if;
-    loop
-        v_read := 0;
-        for v_message in
-            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
-            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
-        loop
-            v_read := v_read + 1;
-            if v_message.job_id is null then
-                raise warning 'jobqueue: archived poison message % (not a job message): %',
-                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
-                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
-                continue;
-            end if;
-            update public.jobs as j set status = 'processing'
-            where j.id = v_message.job_id and j.status = 'pending'
-            returning j.* into v_job;
-            if found then
-                job_id := v_job.id;
-                msg_id := v_message.msg_id;
-                job_type := v_job.job_type;
-                user_id := v_job.user_id;
-                job_parameters := v_job.job_parameters;
-                retry_count := v_job.retry_count;
-                return next;
-                v_wanted := v_wanted - 1;
-                continue;
-            end if;
-            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
-            if not found or v_job.status in ('completed', 'failed') then
-                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
-            elsif v_job.status = 'processing' then
-                perform jobqueue.end_attempt(
-                    v_job,
-                    'attempt abandoned: its lease expired while the job was processing',
-                    'JobTimeout',
-                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
-                );
-            end if;
-        end loop;
-        exit when v_wanted = 0 or v_read = 0;
-    end loop;
-end;
-$$;
-
--- lean_dequeue and dequeue_short_read together (for the proposed variant).
--- name: lean_dequeue_short_read
-create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
-returns table (
-    job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
-)
-language plpgsql
-security definer
--- Definer, as installed: the runner role holds no rights on the tables.
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_wanted integer := dequeue_jobs.batch_size;
-    v_read integer;
-    v_asked integer;
-    v_message record;
-    v_job public.jobs;
-begin
-    if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
-        raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
-            using errcode = '22023';
-    end if;
-    if dequeue_jobs.visibility_timeout_seconds is null
-        or dequeue_jobs.visibility_timeout_seconds not between 1 and 86400 then
-        raise exception 'visibility_timeout_seconds must be between 1 and 86400, not %',
-            dequeue_jobs.visibility_timeout_seconds
-            using errcode = '22023';
-    end if;
-    loop
-        v_read := 0;
-        v_asked := v_wanted;
-        for v_message in
-            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
-            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
-        loop
-            v_read := v_read + 1;
-            if v_message.job_id is null then
-                raise warning 'jobqueue: archived poison message % (not a job message): %',
-                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
-                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
-                continue;
-            end if;
-            update public.jobs as j set status = 'processing'
-            where j.id = v_message.job_id and j.status = 'pending'
-            returning j.* into v_job;
-            if found then
-                job_id := v_job.id;
-                msg_id := v_message.msg_id;
-                job_type := v_job.job_type;
-                user_id := v_job.user_id;
-                job_parameters := v_job.job_parameters;
-                retry_count := v_job.retry_count;
-                return next;
-                v_wanted := v_wanted - 1;
-                continue;
-            end if;
-            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
-            if not found or v_job.status in ('completed', 'failed') then
-                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
-            elsif v_job.status = 'processing' then
-                perform jobqueue.end_attempt(
-                    v_job,
-                    'attempt abandoned: its lease expired while the job was processing',
-                    'JobTimeout',
-                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
-                );
-            end if;
-        end loop;
-        exit when v_wanted = 0 or v_read < v_asked;
-    end loop;
-end;
-$$;
-
--- dequeue_jobs as installed, but it stops reading once pgmq.read returned
--- fewer messages than asked (no visible message is left, as SKIP LOCKED
--- sees it): it reads again only when every message read was stale. An idle
--- runner asking for 4 jobs when 1 is there then reads once, not twice.
--- name: dequeue_short_read
-create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
-returns table (
-    job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
-)
-language plpgsql
-security definer
--- Definer: the runner role holds no rights on the jobs table or the queue.
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_wanted integer := dequeue_jobs.batch_size;
-    v_read integer;
-    v_asked integer;
-    v_message record;
-    v_job public.jobs;
-begin
-    if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
-        raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
-            using errcode = '22023';
-    end if;
-    if dequeue_jobs.visibility_timeout_seconds is null
-        or dequeue_jobs.visibility_timeout_seconds not between 1 and 86400 then
-        raise exception 'visibility_timeout_seconds must be between 1 and 86400, not %',
-            dequeue_jobs.visibility_timeout_seconds
-            using errcode = '22023';
-    end if;
-
-    loop
-        v_read := 0;
-        v_asked := v_wanted;
-        for v_message in
-            select r.msg_id, r.message, jobqueue.message_job_id(r.message) as job_id
-            from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
-        loop
-            v_read := v_read + 1;
-            if v_message.job_id is null then
-                raise warning 'jobqueue: archived poison message % (not a job message): %',
-                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
-                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
-                continue;
-            end if;
-
-            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
-            if not found or v_job.status in ('completed', 'failed') then
-                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
-            elsif v_job.status = 'processing' then
-                perform jobqueue.end_attempt(
-                    v_job,
-                    'attempt abandoned: its lease expired while the job was processing',
-                    'JobTimeout',
-                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
-                );
-            else
-                update public.jobs as j set status = 'processing'
-                where j.id = v_message.job_id
-                returning j.* into v_job;
-                job_id := v_job.id;
-                msg_id := v_message.msg_id;
-                job_type := v_job.job_type;
-                user_id := v_job.user_id;
-                job_parameters := v_job.job_parameters;
-                retry_count := v_job.retry_count;
-                return next;
-                v_wanted := v_wanted - 1;
-            end if;
-        end loop;
-        -- pgmq.read returned fewer than asked: no visible message is left.
-        exit when v_wanted = 0 or v_read < v_asked;
-    end loop;
-end;
-$$;
-
--- complete_job in two statements when all is well: delete the attempt's
--- message with static SQL (that locks it: message first, as everywhere),
--- then update the job WHERE status = 'processing' (tg_jobs__sync_queue then
--- finds no message left). Anything else takes the installed path and its
--- errors, and a raise rolls the delete back.
--- name: lean_complete
+-- complete_job on its own rather than a call of complete_jobs(), in two
+-- statements when all is well: delete the attempt's message with static SQL
+-- (that locks it: message first, as everywhere), then update the job WHERE
+-- status = 'processing' (tg_jobs__sync_queue then finds no message left).
+-- Anything else goes through lock_attempt and lock_job for the errors the
+-- contract names, and a raise rolls the delete back.
+-- name: complete_job_direct
 create or replace function public.complete_job(job_id uuid, data_references jsonb default null, msg_id bigint default null)
 returns void
 language plpgsql
