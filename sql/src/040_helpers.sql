@@ -63,7 +63,8 @@ create or replace function jobqueue.job_message(
 )
 returns jsonb
 language sql
-immutable
+-- Stable like jsonb_build_object(): declared immutable, it would not be inlined.
+stable
 parallel safe
 as $$
     select pg_catalog.jsonb_build_object(
