@@ -360,7 +360,9 @@ class Bench:
         states = self.attempt("5 scale", lambda: scale.run(s.server_url, s))
         if not states:
             return
+        extra = states.pop("extra")
         r.sections["scale"] = states
+        r.sections["scale_extra"] = extra
         small, large = list(states)
         for name in scale.STATEMENTS:
             r.figure(f"scale_{name}_small", f"5 {name} @{small} finished", "ms").samples.extend(
@@ -373,6 +375,18 @@ class Bench:
                 baseline=f"scale_{name}_small",
                 target=Target("ratio_max", 1.3),
             ).samples.extend(states[large]["samples_ms"][name])
+
+        for key, name in (
+            ("stale_dequeue", "dequeue_jobs"),
+            ("complete_in_flight", "complete_job"),
+        ):
+            r.figure(
+                f"scale_{key}",
+                f"5 {extra[key]['label']}",
+                "ms",
+                baseline=f"scale_{name}_small",
+                target=Target("ratio_max", 1.3),
+            ).samples.extend(extra[key]["samples_ms"])
 
     def profile(self) -> None:
         problem = profile.available(self.url)

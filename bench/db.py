@@ -152,8 +152,11 @@ def reset_jobs(url: str) -> None:
         conn.execute(queries.get("vacuum_queue"))
 
 
-def submit_many(url: str, count: int, job_type: str = "sample_task", chunk: int = 5000) -> None:
-    """Submits `count` jobs with {} parameters through submit_jobs()."""
+def submit_many(
+    url: str, count: int, job_type: str = "sample_task", chunk: int = 5000, analyze: bool = True
+) -> None:
+    """Submits `count` jobs with {} parameters through submit_jobs(), then
+    vacuums the tables (and analyzes them, unless told not to)."""
     with connection(url) as conn:
         left = count
         while left > 0:
@@ -163,7 +166,7 @@ def submit_many(url: str, count: int, job_type: str = "sample_task", chunk: int 
                 {"job_type": job_type, "parameters": "{}", "n": n, "user_id": USER_ID},
             )
             left -= n
-        conn.execute(queries.get("vacuum_jobs"))
+        conn.execute(queries.get("vacuum_jobs" if analyze else "vacuum_jobs_only"))
         conn.execute(queries.get("vacuum_queue"))
 
 

@@ -43,9 +43,12 @@ def count_label(n: int) -> str:
     return str(n)
 
 
-def build(url: str, finished: int, pending: int) -> None:
+def build(url: str, finished: int, pending: int, *, stale: bool = False) -> None:
     """`finished` completed or failed jobs (older), then `pending` jobs
-    submitted through submit_jobs() (newer, each with its message)."""
+    submitted through submit_jobs() (newer, each with its message). With
+    `stale`, the statistics are taken before the pending jobs arrive and
+    autovacuum is off for the table, as after a burst of submissions that
+    has not yet reached the auto-analyze threshold; analyze() ends that."""
     with db.connection(url) as conn:
         conn.execute(queries.get("jobs_reset"))
         conn.execute(queries.get("queue_purge"))
@@ -54,7 +57,43 @@ def build(url: str, finished: int, pending: int) -> None:
             last = min(finished, first + _LOAD_CHUNK - 1)
             conn.execute(queries.get("scale_finished_insert"), {"first": first, "last": last})
         conn.execute(queries.get("replica_role_off"))
-    db.submit_many(url, pending, chunk=10_000)  # vacuums and analyzes both tables
+        if stale:
+            conn.execute(queries.get("vacuum_jobs"))
+            conn.execute(queries.get("jobs_autovacuum_off"))
+    db.submit_many(url, pending, chunk=10_000, analyze=not stale)
+
+
+def analyze(url: str) -> None:
+    """Fresh statistics, and autovacuum back on."""
+    with db.connection(url) as conn:
+        conn.execute(queries.get("jobs_autovacuum_reset"))
+        conn.execute(queries.get("vacuum_jobs"))
+
+
+def stale_dequeue(url: str, calls: int) -> Cost:
+    """dequeue_jobs(1) while the statistics predate the pending jobs."""
+    with db.connection(url) as conn:
+        costs = [_timed(conn, "scale_dequeue", None) for _ in range(calls)]
+    return Cost(median([c.ms for c in costs]), median([c.blocks for c in costs]))
+
+
+IN_FLIGHT = 2000
+
+
+def complete_in_flight(url: str, calls: int, in_flight: int = IN_FLIGHT) -> Cost:
+    """complete_job while `in_flight` other jobs are processing (taken with
+    dequeue_jobs(100), untimed), then the rest completed, untimed."""
+    with db.connection(url) as conn:
+        for _ in range(in_flight // 100):
+            conn.execute(queries.get("job_dequeue"), {"batch_size": 100}).fetchall()
+        taken = conn.execute(queries.get("scale_processing")).fetchall()
+        costs = [
+            _timed(conn, "scale_complete", {"job_id": job_id, "msg_id": msg_id})
+            for job_id, msg_id in taken[:calls]
+        ]
+        for job_id, msg_id in taken[calls:]:
+            conn.execute(queries.get("job_complete"), {"job_id": job_id, "msg_id": msg_id})
+    return Cost(median([c.ms for c in costs]), median([c.blocks for c in costs]))
 
 
 def _timed(conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None) -> Cost:
@@ -195,17 +234,24 @@ def summarize(plans: list[str]) -> list[str]:
 
 def run(server_url: str, s: Settings) -> dict[str, Any]:
     """Builds both states, measures them alternately s.runs times; returns
-    {state label: {"costs": ..., "plans": ...}}."""
+    {state label: {"costs": ..., "plans": ...}}, and under "extra" two more
+    looks at the large state: dequeue_jobs while its statistics predate the
+    pending jobs (measured first), and complete_job with IN_FLIGHT jobs
+    processing (measured last)."""
     urls: dict[int, str] = {}
     for finished in (s.scale_small, s.scale_large):
         url = db.recreate(server_url, s.scale_database(finished))
         db.install(url)
-        build(url, finished, s.scale_pending)
+        build(url, finished, s.scale_pending, stale=finished == s.scale_large)
         urls[finished] = url
+    large = urls[s.scale_large]
+    stale = [stale_dequeue(large, max(5, s.scale_calls // 10)) for _ in range(s.runs)]
+    analyze(large)
     runs: dict[int, list[dict[str, Cost]]] = {finished: [] for finished in urls}
     for _ in range(s.runs):
         for finished, url in urls.items():
             runs[finished].append(measure(url, s))
+    in_flight = [complete_in_flight(large, max(10, s.scale_calls // 4)) for _ in range(s.runs)]
     states: dict[str, Any] = {}
     for finished, url in urls.items():
         got = runs[finished]
@@ -225,4 +271,18 @@ def run(server_url: str, s: Settings) -> dict[str, Any]:
     if not s.keep:
         for finished in urls:
             db.drop(server_url, s.scale_database(finished))
+    states["extra"] = {
+        "stale_dequeue": {
+            "label": f"dequeue_jobs @{count_label(s.scale_large)} finished, statistics older "
+            f"than the {s.scale_pending:,} pending jobs",
+            "samples_ms": [c.ms for c in stale],
+            "blocks": median([c.blocks for c in stale]),
+        },
+        "complete_in_flight": {
+            "label": f"complete_job @{count_label(s.scale_large)} finished, "
+            f"{IN_FLIGHT:,} jobs processing",
+            "samples_ms": [c.ms for c in in_flight],
+            "blocks": median([c.blocks for c in in_flight]),
+        },
+    }
     return states

@@ -216,6 +216,18 @@ select public.complete_job(%(job_id)s::uuid, null::jsonb, %(msg_id)s::bigint);
 explain (analyze, buffers, timing off, format json)
 select public.recover_orphans();
 
+-- Stale statistics on purpose: no autovacuum (nor auto-analyze) on the jobs
+-- table of a scale database while its statistics must predate the pending
+-- jobs; a per-table setting of the benchmark's own database.
+-- name: jobs_autovacuum_off
+alter table public.jobs set (autovacuum_enabled = off);
+
+-- name: jobs_autovacuum_reset
+alter table public.jobs reset (autovacuum_enabled);
+
+-- name: vacuum_jobs_only
+vacuum public.jobs;
+
 -- name: scale_processing
 select j.id, m.msg_id
 from public.jobs as j
