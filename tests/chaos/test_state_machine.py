@@ -214,7 +214,7 @@ def make_machine(url: str, stats: Counter[str]) -> type[RuleBasedStateMachine]:
 
         def settle_leases(self) -> None:
             """Leases whose job is no longer processing, or whose message went, are over."""
-            for job_id, msg_id in list(self.leases.items()):
+            for job_id, msg_id in sorted(self.leases.items(), key=lambda lease: lease[1]):
                 view = self.jobs.get(job_id)
                 held = view is not None and msg_id in [m for m, _ in view.messages]
                 if not held or view.status != "processing":
@@ -287,7 +287,10 @@ def make_machine(url: str, stats: Counter[str]) -> type[RuleBasedStateMachine]:
             stats["dequeued"] += len(rows)
 
         def lease_target(self, data: st.DataObject) -> tuple[uuid.UUID, int] | None:
-            choices = list(self.leases.items()) + self.old_leases[-5:]
+            # In msg_id order: dequeue_jobs returns a batch in no set order,
+            # and a replayed sequence must draw the same choices.
+            choices = sorted(self.leases.items(), key=lambda lease: lease[1])
+            choices += self.old_leases[-5:]
             if not choices:
                 return None
             return data.draw(st.sampled_from(choices))
