@@ -789,6 +789,7 @@ def check_promise(
         fig.problems.append(f"{len(twice)} attempt(s) (msg_id) ran in two runners: {twice[:5]}")
     not_last = 0
     wrong = 0
+    cancelled_ids = set(cancelled)
     for job_id, r in jobs.items():
         params = r[4] or {}
         if r[1] == "completed":
@@ -800,7 +801,14 @@ def check_promise(
             by_msg = [a for a in attempts if a.msg_id == result.get("msg_id") and a.ended == "ok"]
             if last is None or result.get("msg_id") != last or not by_msg:
                 not_last += 1
-        if job_id in set(cancelled) and r[1] != "failed":
+        asked_to_fail = params.get("fail") or params.get("hostile") or params.get("hostile_result")
+        if r[1] == "failed" and not asked_to_fail:
+            # Only a fault may fail a job that was not asked to fail: its
+            # attempts timed out (a hung handler, or no retry left), or it
+            # was cancelled.
+            allowed = {"JobTimeout", "Cancelled"} if job_id in cancelled_ids else {"JobTimeout"}
+            wrong += r[2] not in allowed
+        if job_id in cancelled_ids and r[1] != "failed":
             wrong += 1
     if not_last:
         fig.problems.append(f"{not_last} completed job(s) hold a result not from their last run")
