@@ -319,22 +319,25 @@ begin
 end;
 $$;
 
--- jobqueue.hold_attempts
+-- jobqueue.take_attempts
 -- For the batch forms below: locks the messages of the given attempts (the
 -- message p_msg_ids[i] of job p_job_ids[i]; with no msg_id, the job's
--- message) in msg_id order, then the jobs in id order, and returns the
--- jobs whose attempt may record a result (processing, and its msg_id, when
--- given, still the job's message) with the messages held for them. Each
--- other element gets why not: 'not_found', 'lease_lost' (msg_id given) or
--- 'not_processing'. 22023 when p_job_ids is NULL or holds a NULL.
-create or replace function jobqueue.hold_attempts(p_job_ids uuid[], p_msg_ids bigint[])
-returns table (job_id uuid, msg_id bigint, refusal text)
+-- message) in msg_id order, then the jobs in id order. Returns, per element
+-- and in order, why its attempt may not record a result: 'not_found',
+-- 'lease_lost' (msg_id given, and no longer the job's message or the job no
+-- longer processing) or 'not_processing'; NULL when it may. Deletes the
+-- messages of the attempts that may, in one call, so that the callers'
+-- updates leave tg_jobs__sync_queue nothing to delete. 22023 when p_job_ids
+-- is NULL or holds a NULL.
+create or replace function jobqueue.take_attempts(p_job_ids uuid[], p_msg_ids bigint[])
+returns table (refusal text)
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_msgs bigint [];
     v_msg_jobs uuid [];
+    v_refusals text [];
 begin
     if p_job_ids is null or pg_catalog.array_position(p_job_ids, null) is not null then
         raise exception 'job_ids must be an array of job ids without NULLs' using errcode = '22023';
@@ -354,17 +357,32 @@ begin
     ) as h;
     perform from public.jobs as j where j.id = any(p_job_ids) order by j.id for update;
 
-    return query
-    select a.job_id,
-        v_msgs[pg_catalog.array_position(v_msg_jobs, a.job_id)],
-        case
-            when j.id is null then 'not_found'
-            when a.msg_id is not null and (j.status <> 'processing' or a.msg_id <> all(v_msgs)) then 'lease_lost'
-            when j.status <> 'processing' then 'not_processing'
-        end
-    from unnest(p_job_ids, p_msg_ids) with ordinality as a (job_id, msg_id, position)
-    left join public.jobs as j on a.job_id = j.id
-    order by a.position;
+    v_refusals := array(
+        select
+            case
+                when j.id is null then 'not_found'
+                when a.msg_id is not null and (j.status <> 'processing' or a.msg_id <> all(v_msgs)) then 'lease_lost'
+                when j.status <> 'processing' then 'not_processing'
+            end
+        from unnest(p_job_ids, p_msg_ids) with ordinality as a (job_id, msg_id, position)
+        left join public.jobs as j on a.job_id = j.id
+        order by a.position
+    );
+    if exists (select from pg_catalog.unnest(v_refusals) as r (refusal) where r.refusal is null) then
+        perform pgmq.delete(
+            jobqueue.queue_name(),
+            array(
+                select m.msg_id
+                from unnest(v_msgs, v_msg_jobs) as m (msg_id, job_id)
+                where exists (
+                    select
+                    from unnest(p_job_ids, v_refusals) as a (job_id, refusal)
+                    where a.job_id = m.job_id and a.refusal is null
+                )
+            )
+        );
+    end if;
+    return query select r.refusal from pg_catalog.unnest(v_refusals) as r (refusal);
 end;
 $$;
 
@@ -388,31 +406,18 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_held record;
-    v_done uuid [] := '{}'::uuid [];
-    v_messages bigint [] := '{}'::bigint [];
-    v_outcomes text [] := '{}'::text [];
+    v_refusals text [] := array(
+        select t.refusal from jobqueue.take_attempts(complete_jobs.job_ids, complete_jobs.msg_ids) as t
+    );
 begin
-    for v_held in select h.* from jobqueue.hold_attempts(complete_jobs.job_ids, complete_jobs.msg_ids) as h loop
-        v_outcomes := v_outcomes || coalesce(v_held.refusal, 'completed');
-        if v_held.refusal is null then
-            v_done := v_done || v_held.job_id;
-            if v_held.msg_id is not null then
-                v_messages := v_messages || v_held.msg_id;
-            end if;
-        end if;
-    end loop;
-    -- One call deletes the attempts' messages; tg_jobs__sync_queue finds none left.
-    if v_messages <> '{}' then
-        perform pgmq.delete(jobqueue.queue_name(), v_messages);
-    end if;
     update public.jobs as j
     set status = 'completed', data_references = a.data_references
-    from unnest(complete_jobs.job_ids, complete_jobs.data_references) as a (job_id, data_references)
-    where j.id = a.job_id and j.id = any(v_done) and j.status = 'processing';
+    from unnest(complete_jobs.job_ids, complete_jobs.data_references) with ordinality
+        as a (job_id, data_references, position)
+    where j.id = a.job_id and v_refusals[a.position::integer] is null;
 
     return query
-    select a.job_id, v_outcomes[a.position::integer]
+    select a.job_id, coalesce(v_refusals[a.position::integer], 'completed')
     from pg_catalog.unnest(complete_jobs.job_ids) with ordinality as a (job_id, position)
     order by a.position;
 end;
@@ -441,32 +446,19 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_held record;
-    v_done uuid [] := '{}'::uuid [];
-    v_messages bigint [] := '{}'::bigint [];
-    v_outcomes text [] := '{}'::text [];
-    v_ended record;
+    v_refusals text [];
 begin
     if fail_jobs.error_messages is null
         or pg_catalog.cardinality(fail_jobs.error_messages) < pg_catalog.cardinality(fail_jobs.job_ids)
         or pg_catalog.array_position(fail_jobs.error_messages, null) is not null then
         raise exception 'error_message must not be null (error_messages needs one per job)' using errcode = '22023';
     end if;
-    for v_held in select h.* from jobqueue.hold_attempts(fail_jobs.job_ids, fail_jobs.msg_ids) as h loop
-        v_outcomes := v_outcomes || v_held.refusal;
-        if v_held.refusal is null then
-            v_done := v_done || v_held.job_id;
-            if v_held.msg_id is not null then
-                v_messages := v_messages || v_held.msg_id;
-            end if;
-        end if;
-    end loop;
-    -- One call deletes the attempts' messages; tg_jobs__sync_queue then only
-    -- sends the next message of a retried job.
-    if v_messages <> '{}' then
-        perform pgmq.delete(jobqueue.queue_name(), v_messages);
-    end if;
-    for v_ended in
+    v_refusals := array(select t.refusal from jobqueue.take_attempts(fail_jobs.job_ids, fail_jobs.msg_ids) as t);
+
+    -- A retry goes back to pending (tg_jobs__sync_queue sends its next
+    -- message); the last attempt fails.
+    return query
+    with ended as (
         update public.jobs as j
         set status = case when j.retry_count < t.max_retries then 'pending' else 'failed' end,
             retry_count = j.retry_count + case when j.retry_count < t.max_retries then 1 else 0 end,
@@ -475,22 +467,15 @@ begin
             error_context = a.error_context
         from unnest(
             fail_jobs.job_ids, fail_jobs.error_messages, fail_jobs.error_types, fail_jobs.error_contexts
-        ) as a (job_id, error_message, error_type, error_context)
-        inner join public.job_types as t on true
-        where j.id = a.job_id and j.job_type = t.name and j.id = any(v_done) and j.status = 'processing'
+        ) with ordinality as a (job_id, error_message, error_type, error_context, position),
+            public.job_types as t
+        where j.id = a.job_id and t.name = j.job_type and v_refusals[a.position::integer] is null
         returning j.id, j.status
-    loop
-        v_outcomes := pg_catalog.array_replace(v_outcomes, null, null);
-        for i in 1 .. pg_catalog.cardinality(fail_jobs.job_ids) loop
-            if fail_jobs.job_ids[i] = v_ended.id and v_outcomes[i] is null then
-                v_outcomes[i] := v_ended.status;
-            end if;
-        end loop;
-    end loop;
+    )
 
-    return query
-    select a.job_id, v_outcomes[a.position::integer]
+    select a.job_id, coalesce(v_refusals[a.position::integer], e.status)
     from pg_catalog.unnest(fail_jobs.job_ids) with ordinality as a (job_id, position)
+    left join ended as e on a.job_id = e.id
     order by a.position;
 end;
 $$;
