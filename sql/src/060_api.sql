@@ -361,7 +361,15 @@ begin
         select
             case
                 when j.id is null then 'not_found'
-                when a.msg_id is not null and (j.status <> 'processing' or a.msg_id <> all(v_msgs)) then 'lease_lost'
+                -- The msg_id must be held for this very job: another job's
+                -- message in the same batch is no lease on this one.
+                when a.msg_id is not null and (
+                    j.status <> 'processing'
+                    or not exists (
+                        select from unnest(v_msgs, v_msg_jobs) as h (msg_id, job_id)
+                        where h.msg_id = a.msg_id and h.job_id = a.job_id
+                    )
+                ) then 'lease_lost'
                 when j.status <> 'processing' then 'not_processing'
             end
         from unnest(p_job_ids, p_msg_ids) with ordinality as a (job_id, msg_id, position)
