@@ -353,6 +353,54 @@ def make_machine(url: str, stats: Counter[str]) -> type[RuleBasedStateMachine]:
             self.end_lease(job_id)
 
         @precondition(lambda self: self.leases or self.old_leases)
+        @rule(data=st.data(), complete=st.booleans(), mixed=st.booleans())
+        def record_batch(self, data: st.DataObject, complete: bool, mixed: bool) -> None:
+            """complete_jobs or fail_jobs for a few attempts at once; when
+            `mixed`, each job is sent any of the batch's msg_ids: an element
+            is recorded only when its msg_id is its own job's current message."""
+            targets: dict[uuid.UUID, int] = {}
+            for _ in range(data.draw(st.integers(1, 3))):
+                target = self.lease_target(data)
+                assert target is not None
+                targets.setdefault(*target)
+            job_ids = list(targets)
+            msg_ids = list(targets.values())
+            if mixed:
+                msg_ids = [data.draw(st.sampled_from(list(targets.values()))) for _ in job_ids]
+            current = {
+                j: self.lease_is_current(j, m) for j, m in zip(job_ids, msg_ids, strict=True)
+            }
+            if complete:
+                query = "select job_id, outcome from complete_jobs(%s, null, %s)"
+            else:
+                query = (
+                    "select job_id, outcome from fail_jobs(%s, array_fill('boom'::text,"
+                    " array[cardinality(%s::uuid[])]), array_fill('Boom'::text,"
+                    " array[cardinality(%s::uuid[])]), null, %s)"
+                )
+            params = (job_ids, msg_ids) if complete else (job_ids, job_ids, job_ids, msg_ids)
+            rows = self.conn.execute(query, params).fetchall()
+            before, _ = self.refresh()
+            assert [r[0] for r in rows] == job_ids
+            allowed: dict[uuid.UUID, Any] = {}
+            for (job_id, outcome), msg_id in zip(rows, msg_ids, strict=True):
+                if not current[job_id]:
+                    expected = "not_found" if job_id not in before else "lease_lost"
+                    assert outcome == expected, (job_id, msg_id, outcome, before.get(job_id))
+                elif complete:
+                    assert outcome == "completed", (job_id, msg_id, outcome)
+                    allowed[job_id] = lambda old, new: (
+                        new.status == "completed" and new.messages == ()
+                    )
+                else:
+                    allowed[job_id] = lambda old, new: timeout_ok(old, new, error_type="Boom")
+            self.expect_only(before, allowed)
+            for job_id in job_ids:
+                if current[job_id]:
+                    self.end_lease(job_id)
+            stats["batches"] += 1
+
+        @precondition(lambda self: self.leases or self.old_leases)
         @rule(data=st.data())
         def extend(self, data: st.DataObject) -> None:
             target = self.lease_target(data)
