@@ -272,7 +272,10 @@ begin
         for v_row in
             update public.jobs as j set status = 'processing'
             from pg_catalog.unnest(v_batch) as m
-            where j.id = jobqueue.message_job_id(m.message) and j.status = 'pending'
+            -- "is true" keeps jobs_status_idx out of the plan: with statistics
+            -- older than a backlog of pending jobs, the planner would walk
+            -- all of them through it instead of looking each job up by id.
+            where j.id = jobqueue.message_job_id(m.message) and (j.status = 'pending') is true
             returning j.id, m.msg_id, j.job_type, j.user_id, j.job_parameters, j.retry_count
         loop
             job_id := v_row.id;
