@@ -134,8 +134,8 @@ demo: migrate
 
 lint: venv
 	$(VENV)/bin/sqlfluff lint sql/
-	$(VENV)/bin/ruff check python/ tests/ scripts/
-	$(VENV)/bin/ruff format --check python/ tests/ scripts/
+	$(VENV)/bin/ruff check python/ tests/ scripts/ bench/
+	$(VENV)/bin/ruff format --check python/ tests/ scripts/ bench/
 
 test: setup lint
 	$(VENV)/bin/pytest -q tests
