@@ -22,6 +22,8 @@ from psycopg.types.json import Jsonb
 USER_A = uuid.UUID("0000000a-0000-4000-8000-00000000000a")
 USER_B = uuid.UUID("0000000b-0000-4000-8000-00000000000b")
 USER_C = uuid.UUID("0000000c-0000-4000-8000-00000000000c")
+# A job id no job has.
+UNKNOWN = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 
 APP = "jobqueue_app"
 RUNNER = "jobqueue_runner"

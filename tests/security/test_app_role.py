@@ -17,6 +17,7 @@ from .support import (
     ARCHIVE_TABLE,
     LOGIN_ROLE,
     QUEUE_TABLE,
+    UNKNOWN,
     USER_A,
     USER_B,
     acting_as,
@@ -29,8 +30,6 @@ from .support import (
     value,
     visible_jobs,
 )
-
-UNKNOWN = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 
 
 @pytest.fixture

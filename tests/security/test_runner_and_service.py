@@ -17,6 +17,7 @@ from .support import (
     RUNNER_LOGIN_ROLE,
     SERVICE,
     SERVICE_LOGIN_ROLE,
+    UNKNOWN,
     USER_A,
     USER_B,
     acting_as,
@@ -29,8 +30,6 @@ from .support import (
     value,
     visible_jobs,
 )
-
-UNKNOWN = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 
 
 def dequeue(conn: psycopg.Connection, batch_size: int = 10) -> list[dict]:
