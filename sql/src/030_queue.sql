@@ -11,10 +11,12 @@
 --   * the view jobqueue.queue_messages over the queue table, so that the
 --     package's functions look messages up and lock them with static,
 --     plan-cached SQL whatever the queue is called. New jobs' messages are
---     inserted through it too (pgmq.send's own INSERT, on columns present
---     since PGMQ 1.0: tg_jobs__enqueue says why); everything else goes
---     through PGMQ's functions (send, read, set_vt, delete, archive), all
---     present since PGMQ 1.4.
+--     inserted, deleted and read through it too, with the statements
+--     pgmq.send, pgmq.delete and pgmq.read run, on columns present since
+--     PGMQ 1.0 (tg_jobs__enqueue says why: PGMQ's functions build and plan
+--     their SQL anew on every call); the rare paths go through PGMQ's
+--     functions (set_vt, archive), present since PGMQ 1.4;
+--   * jobqueue.read_messages(), pgmq.read's statement on the queue table.
 
 -- jobqueue.tg_queue__notify
 -- AFTER INSERT on the queue table, once per statement: NOTIFY jobqueue with
@@ -66,6 +68,57 @@ begin
         'create or replace view jobqueue.queue_messages as'
         ' select msg_id, read_ct, enqueued_at, vt, message from pgmq.%I',
         'q_' || v_queue
+    );
+
+    -- jobqueue.read_messages
+    -- What pgmq.read(queue, p_vt_seconds, p_qty) does, as one static,
+    -- plan-cached statement: locks up to p_qty visible messages, lowest
+    -- msg_id first, skipping locked ones; hides each for p_vt_seconds and
+    -- counts the read; returns their msg_id and message. Sets last_read_at
+    -- where the queue table has it (PGMQ 1.5 and later), as pgmq.read does.
+    execute format(
+        $fn$
+        create or replace function jobqueue.read_messages(p_qty integer, p_vt_seconds integer)
+        returns table (read_msg_id bigint, read_message jsonb)
+        language plpgsql
+        set search_path = pg_catalog, pg_temp
+        -- One plan, kept for the session: a custom plan per p_qty took more
+        -- time to make than the statement takes to run. Without seq scans
+        -- and sorts that one plan is the one pgmq.read gets on a queue of
+        -- any size, whatever the statistics said when it was made: the
+        -- primary key in msg_id order, then each message by its msg_id.
+        set plan_cache_mode = force_generic_plan
+        set enable_seqscan = off
+        set enable_sort = off
+        as $body$
+        begin
+            return query
+            update pgmq.%1$I as q
+            set %2$s
+                vt = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_vt_seconds),
+                read_ct = q.read_ct + 1
+            where q.msg_id = any(array(
+                select v.msg_id
+                from pgmq.%1$I as v
+                where v.vt <= pg_catalog.clock_timestamp()
+                order by v.msg_id
+                limit p_qty
+                for update skip locked
+            ))
+            returning q.msg_id, q.message;
+        end;
+        $body$
+        $fn$,
+        'q_' || v_queue,
+        case
+            when exists (
+                select
+                from pg_catalog.pg_attribute as a
+                where a.attrelid = format('pgmq.%I', 'q_' || v_queue)::regclass
+                    and a.attname = 'last_read_at' and not a.attisdropped
+            ) then 'last_read_at = pg_catalog.clock_timestamp(),'
+            else ''
+        end
     );
 
     -- Wake idle runners (LISTEN jobqueue) whenever messages are sent.

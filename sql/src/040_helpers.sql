@@ -83,7 +83,7 @@ $$;
 -- additionalProperties (false or a schema), items, minItems, maxItems.
 -- Other keywords are ignored. A NULL schema accepts anything.
 -- No search_path of its own: it runs once per key of every submitted job,
--- only under validate_job_parameters()' pinned path, and a SET clause
+-- only under check_job_parameters()' pinned path, and a SET clause
 -- costs more than the checks themselves.
 create or replace function jobqueue.check_json_schema(p_schema jsonb, p_value jsonb, p_path text)
 returns void
@@ -188,6 +188,63 @@ begin
             end loop;
         end if;
     end if;
+end;
+$$;
+
+-- jobqueue.job_type_schema
+-- The parameters_schema of a job type (NULL: any JSON object). Raises 22023
+-- for a NULL or unknown job_type.
+create or replace function jobqueue.job_type_schema(p_job_type text)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_schema jsonb;
+begin
+    if p_job_type is null then
+        raise exception 'job_type must not be null' using errcode = '22023';
+    end if;
+    select t.parameters_schema into v_schema
+    from public.job_types as t
+    where t.name = p_job_type;
+    if not found then
+        raise exception 'job_type: unknown job type "%"', p_job_type
+            using errcode = '22023',
+            hint = 'Register it first: insert into job_types (name) values (...).';
+    end if;
+    return v_schema;
+end;
+$$;
+
+-- jobqueue.check_job_parameters
+-- Checks job parameters against their type's schema (job_type_schema()):
+-- raises 22023 naming the field for parameters that are not a JSON object,
+-- are larger than 64 KiB as JSON text, or break the schema. NULL
+-- parameters mean {}.
+create or replace function jobqueue.check_job_parameters(p_schema jsonb, p_parameters jsonb)
+returns void
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_parameters jsonb := coalesce(p_parameters, '{}'::jsonb);
+    v_size integer;
+begin
+    if pg_catalog.jsonb_typeof(v_parameters) <> 'object' then
+        raise exception 'job_parameters must be a JSON object, not %', pg_catalog.jsonb_typeof(v_parameters)
+            using errcode = '22023';
+    end if;
+    -- The size of the JSON text, not pg_column_size(): a value read from a
+    -- table may arrive compressed, and would pass at a fraction of its size.
+    v_size := pg_catalog.octet_length(v_parameters::text);
+    if v_size > 65536 then
+        raise exception 'job_parameters is too large: % bytes, at most 65536', v_size
+            using errcode = '22023', hint = 'Store large data elsewhere and pass a reference.';
+    end if;
+    perform jobqueue.check_json_schema(p_schema, v_parameters, 'job_parameters');
 end;
 $$;
 

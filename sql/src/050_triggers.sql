@@ -8,7 +8,7 @@
 -- BEFORE INSERT, and UPDATE of job_type or job_parameters: a new job starts
 -- as pending (55000 otherwise), takes its user_id from the request's auth
 -- context when none is given (22023 when there is none), and its parameters
--- must pass validate_job_parameters() (22023).
+-- must pass the checks of validate_job_parameters() (22023).
 create or replace function jobqueue.tg_jobs__validate()
 returns trigger
 language plpgsql
@@ -30,7 +30,7 @@ begin
         and new.job_parameters is not distinct from old.job_parameters then
         return new;
     end if;
-    perform public.validate_job_parameters(new.job_type, new.job_parameters);
+    perform jobqueue.check_job_parameters(jobqueue.job_type_schema(new.job_type), new.job_parameters);
     return new;
 end;
 $$;
@@ -114,42 +114,48 @@ returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_msg_ids bigint [];
 begin
+    -- Static statements on the queue table, as pgmq.delete and pgmq.send
+    -- run them: this trigger fires for every finished job.
     if new.status = 'pending' then
-        v_msg_ids := array(
-            select m.msg_id from jobqueue.queue_messages as m
-            where m.message ->> 'job_id' = new.id::text
+        delete from jobqueue.queue_messages as m
+        where m.msg_id in (
+            select q.msg_id from jobqueue.queue_messages as q
+            where q.message ->> 'job_id' = new.id::text
             for update
         );
-    else
-        v_msg_ids := array(
-            select m.msg_id from jobqueue.queue_messages as m
-            where m.message ->> 'job_id' = new.id::text
-            for update skip locked
-        );
-    end if;
-    if v_msg_ids <> '{}' then
-        perform pgmq.delete(jobqueue.queue_name(), v_msg_ids);
-    end if;
-    if new.status = 'pending' then
-        perform pgmq.send(
-            jobqueue.queue_name(),
-            jobqueue.job_message(new.id, new.job_type, new.user_id, new.job_parameters),
-            jobqueue.retry_delay_seconds(
+        insert into jobqueue.queue_messages (vt, message)
+        values (
+            pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => jobqueue.retry_delay_seconds(
                 (select t.retry_backoff_seconds from public.job_types as t where t.name = new.job_type),
                 new.retry_count
-            )
+            )),
+            jobqueue.job_message(new.id, new.job_type, new.user_id, new.job_parameters)
+        );
+    else
+        delete from jobqueue.queue_messages as m
+        where m.msg_id in (
+            select q.msg_id from jobqueue.queue_messages as q
+            where q.message ->> 'job_id' = new.id::text
+            for update skip locked
         );
     end if;
     return null;
 end;
 $$;
 
+-- submit_jobs() validates its rows itself, once per distinct parameters,
+-- and says so with jobqueue.validated_insert: its rows, which always carry a
+-- user_id and start as pending, then skip this trigger without a call.
 create or replace trigger jobs_100_validate
 before insert or update of job_type, job_parameters on public.jobs
-for each row execute function jobqueue.tg_jobs__validate();
+for each row
+when (
+    new.user_id is null
+    or new.status is distinct from 'pending'
+    or pg_catalog.current_setting('jobqueue.validated_insert', true) is distinct from 'on'
+)
+execute function jobqueue.tg_jobs__validate();
 
 create or replace trigger jobs_500_transition
 before update on public.jobs

@@ -2,7 +2,7 @@
 -- The public API
 -- ============================================================================
 -- Lock order, everywhere: a job's queue message first, then the job row.
--- pgmq.read() locks messages before dequeue_jobs() can see their jobs, so
+-- dequeue_jobs() locks messages before it can see their jobs, so
 -- every other function follows it; concurrent calls then never deadlock.
 -- (recover_orphans() also visits jobs first, but only ever takes a message
 -- lock with SKIP LOCKED there, so it never waits in the wrong order.)
@@ -131,34 +131,10 @@ security definer
 -- Definer: the schema checker is a private helper callers may not execute.
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_schema jsonb;
-    v_parameters jsonb := coalesce(validate_job_parameters.job_parameters, '{}'::jsonb);
-    v_size integer;
 begin
-    if validate_job_parameters.job_type is null then
-        raise exception 'job_type must not be null' using errcode = '22023';
-    end if;
-    select t.parameters_schema into v_schema
-    from public.job_types as t
-    where t.name = validate_job_parameters.job_type;
-    if not found then
-        raise exception 'job_type: unknown job type "%"', validate_job_parameters.job_type
-            using errcode = '22023',
-            hint = 'Register it first: insert into job_types (name) values (...).';
-    end if;
-    if pg_catalog.jsonb_typeof(v_parameters) <> 'object' then
-        raise exception 'job_parameters must be a JSON object, not %', pg_catalog.jsonb_typeof(v_parameters)
-            using errcode = '22023';
-    end if;
-    -- The size of the JSON text, not pg_column_size(): a value read from a
-    -- table may arrive compressed, and would pass at a fraction of its size.
-    v_size := pg_catalog.octet_length(v_parameters::text);
-    if v_size > 65536 then
-        raise exception 'job_parameters is too large: % bytes, at most 65536', v_size
-            using errcode = '22023', hint = 'Store large data elsewhere and pass a reference.';
-    end if;
-    perform jobqueue.check_json_schema(v_schema, v_parameters, 'job_parameters');
+    perform jobqueue.check_job_parameters(
+        jobqueue.job_type_schema(validate_job_parameters.job_type), validate_job_parameters.job_parameters
+    );
 end;
 $$;
 
@@ -179,6 +155,8 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_user_id uuid := coalesce(submit_jobs.user_id, jobqueue.current_user_id());
+    v_schema jsonb;
+    v_parameters jsonb;
 begin
     if submit_jobs.job_parameters is null then
         raise exception 'job_parameters must be an array of JSON objects, not NULL' using errcode = '22023';
@@ -193,12 +171,30 @@ begin
             using errcode = '42501',
             hint = 'Submitting for other users needs the service role.';
     end if;
+    -- Validate each distinct value once, in the order of the array: a batch
+    -- often repeats its parameters, and the per-row trigger, told by the
+    -- flag below, then skips these rows.
+    v_schema := jobqueue.job_type_schema(submit_jobs.job_type);
+    for v_parameters in
+        select p.parameters
+        from pg_catalog.unnest(submit_jobs.job_parameters) with ordinality as p (parameters, position)
+        group by p.parameters
+        order by pg_catalog.min(p.position)
+    loop
+        perform jobqueue.check_job_parameters(v_schema, v_parameters);
+    end loop;
+
+    -- Transaction-local, and only ever 'on' during this INSERT: it spares
+    -- jobs_100_validate rows validated above. Only roles that may write
+    -- public.jobs could set it themselves, and they can skip triggers anyway.
+    perform pg_catalog.set_config('jobqueue.validated_insert', 'on', true);
     return query
     insert into public.jobs (job_type, user_id, job_parameters)
     select submit_jobs.job_type, v_user_id, p.parameters
     from pg_catalog.unnest(submit_jobs.job_parameters) with ordinality as p (parameters, position)
     order by p.position
     returning id;
+    perform pg_catalog.set_config('jobqueue.validated_insert', 'off', true);
 end;
 $$;
 
@@ -227,7 +223,7 @@ $$;
 -- (and duplicates), archives poison messages, and ends attempts whose
 -- message came back while the job was still processing (JobTimeout, or a
 -- retry per its type).
--- Locks: each message (pgmq.read, SKIP LOCKED), then its job. Concurrent
+-- Locks: each message (as pgmq.read: SKIP LOCKED), then its job. Concurrent
 -- callers never receive the same job. Raises 22023 for bad arguments.
 create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
 returns table (
@@ -240,11 +236,12 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_wanted integer := dequeue_jobs.batch_size;
-    v_batch pgmq.message_record [];
-    v_claimed bigint [];
-    v_claimed_jobs uuid [];
-    v_row record;
-    v_message record;
+    v_msg_ids bigint [];
+    v_messages jsonb [];
+    v_asked integer;
+    v_read integer;
+    v_claimed_jobs uuid [] := '{}'::uuid [];
+    v_message_job_id uuid;
     v_job public.jobs;
 begin
     if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
@@ -259,141 +256,161 @@ begin
     end if;
 
     loop
-        v_batch := array(
-            select r from pgmq.read(jobqueue.queue_name(), dequeue_jobs.visibility_timeout_seconds, v_wanted) as r
-        );
-        exit when v_batch = '{}';
+        v_asked := v_wanted;
+        select
+            coalesce(pg_catalog.array_agg(r.read_msg_id order by r.read_msg_id), '{}'),
+            pg_catalog.array_agg(r.read_message order by r.read_msg_id)
+        into v_msg_ids, v_messages
+        from jobqueue.read_messages(v_wanted, dequeue_jobs.visibility_timeout_seconds) as r;
+        v_read := pg_catalog.cardinality(v_msg_ids);
+        exit when v_read = 0;
 
-        -- The common case in one statement: every message whose job is
-        -- pending claims it. A job locked meanwhile (cancel_job) is waited
-        -- for and checked again.
-        v_claimed := '{}';
-        v_claimed_jobs := '{}';
-        for v_row in
+        -- One job at a time, by primary key: a statement joining the batch
+        -- to the table would be planned anew on every call (docs/performance.md).
+        for v_i in 1 .. v_read loop
+            v_message_job_id := jobqueue.message_job_id(v_messages[v_i]);
+            -- The common case: the message's job is pending, and is claimed.
+            -- A job locked meanwhile (cancel_job) is waited for and checked again.
             update public.jobs as j set status = 'processing'
-            from pg_catalog.unnest(v_batch) as m
-            -- "is true" keeps jobs_status_idx out of the plan: with statistics
-            -- older than a backlog of pending jobs, the planner would walk
-            -- all of them through it instead of looking each job up by id.
-            where j.id = jobqueue.message_job_id(m.message) and (j.status = 'pending') is true
-            returning j.id, m.msg_id, j.job_type, j.user_id, j.job_parameters, j.retry_count
-        loop
-            job_id := v_row.id;
-            msg_id := v_row.msg_id;
-            job_type := v_row.job_type;
-            user_id := v_row.user_id;
-            job_parameters := v_row.job_parameters;
-            retry_count := v_row.retry_count;
-            return next;
-            v_claimed := v_claimed || v_row.msg_id;
-            v_claimed_jobs := v_claimed_jobs || v_row.id;
-        end loop;
-
-        -- The rest, one by one: messages that do not lead to a pending job.
-        for v_message in
-            select m.msg_id, m.message, jobqueue.message_job_id(m.message) as job_id
-            from pg_catalog.unnest(v_batch) as m
-            where m.msg_id <> all(v_claimed)
-        loop
-            if v_message.job_id is null then
-                raise warning 'jobqueue: archived poison message % (not a job message): %',
-                    v_message.msg_id, pg_catalog.left(v_message.message::text, 200);
-                perform pgmq.archive(jobqueue.queue_name(), v_message.msg_id);
+            where j.id = v_message_job_id and j.status = 'pending'
+            returning j.* into v_job;
+            if found then
+                job_id := v_job.id;
+                msg_id := v_msg_ids[v_i];
+                job_type := v_job.job_type;
+                user_id := v_job.user_id;
+                job_parameters := v_job.job_parameters;
+                retry_count := v_job.retry_count;
+                return next;
+                v_claimed_jobs := v_claimed_jobs || v_job.id;
+                v_wanted := v_wanted - 1;
                 continue;
             end if;
-            select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
+
+            -- The rest: messages that do not lead to a pending job.
+            if v_message_job_id is null then
+                raise warning 'jobqueue: archived poison message % (not a job message): %',
+                    v_msg_ids[v_i], pg_catalog.left(v_messages[v_i]::text, 200);
+                perform pgmq.archive(jobqueue.queue_name(), v_msg_ids[v_i]);
+                continue;
+            end if;
+            select j.* into v_job from public.jobs as j where j.id = v_message_job_id for update;
             if not found or v_job.status in ('completed', 'failed') or v_job.id = any(v_claimed_jobs) then
                 -- Stale, or a second message of a job claimed just now.
-                perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
+                delete from jobqueue.queue_messages as m where m.msg_id = v_msg_ids[v_i];
             elsif v_job.status = 'processing' then
                 perform jobqueue.end_attempt(
                     v_job,
                     'attempt abandoned: its lease expired while the job was processing',
                     'JobTimeout',
-                    pg_catalog.jsonb_build_object('msg_id', v_message.msg_id, 'started_at', v_job.started_at)
+                    pg_catalog.jsonb_build_object('msg_id', v_msg_ids[v_i], 'started_at', v_job.started_at)
                 );
             end if;
         end loop;
 
-        v_wanted := v_wanted - pg_catalog.cardinality(v_claimed);
         -- A short read means no visible message is left.
-        exit when v_wanted = 0 or pg_catalog.cardinality(v_batch) < v_wanted + pg_catalog.cardinality(v_claimed);
+        exit when v_wanted = 0 or v_read < v_asked;
     end loop;
 end;
 $$;
 
--- jobqueue.take_attempts
+-- Its earlier form, take_attempts, returned a set and deleted the messages.
+drop function if exists jobqueue.take_attempts(uuid[], bigint[]);
+
+-- jobqueue.lock_attempts
 -- For the batch forms below: locks the messages of the given attempts (the
 -- message p_msg_ids[i] of job p_job_ids[i]; with no msg_id, the job's
--- message) in msg_id order, then the jobs in id order. Returns, per element
+-- messages) in msg_id order, then the jobs in id order. Returns, per element
 -- and in order, why its attempt may not record a result: 'not_found',
 -- 'lease_lost' (msg_id given, and no longer the job's message or the job no
--- longer processing) or 'not_processing'; NULL when it may. Deletes the
--- messages of the attempts that may, in one call, so that the callers'
--- updates leave tg_jobs__sync_queue nothing to delete. 22023 when p_job_ids
--- is NULL or holds a NULL.
-create or replace function jobqueue.take_attempts(p_job_ids uuid[], p_msg_ids bigint[])
-returns table (refusal text)
+-- longer processing) or 'not_processing'; NULL when it may. The callers'
+-- updates then end the attempts, and tg_jobs__sync_queue deletes their
+-- messages, which this transaction already holds. 22023 when p_job_ids is
+-- NULL or holds a NULL.
+-- Each lock is one primary-key lookup in a loop: statements that join the
+-- arrays to the tables are planned anew on every call (the arrays' sizes
+-- change their custom plans), which cost more than the loops for the
+-- batches a runner sends; the statements over the arrays alone plan fast.
+create or replace function jobqueue.lock_attempts(p_job_ids uuid[], p_msg_ids bigint[])
+returns text[]
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_msgs bigint [];
-    v_msg_jobs uuid [];
-    v_refusals text [];
+    v_lock_msgs bigint [];
+    v_lock_jobs uuid [];
+    v_held_msgs bigint [] := '{}'::bigint [];
+    v_held_jobs uuid [] := '{}'::uuid [];
+    v_job_ids uuid [];
+    v_statuses text [] := '{}'::text [];
+    v_status text;
 begin
     if p_job_ids is null or pg_catalog.array_position(p_job_ids, null) is not null then
         raise exception 'job_ids must be an array of job ids without NULLs' using errcode = '22023';
     end if;
     -- unnest() over several arrays is FROM-clause syntax, not a function: it
     -- takes no schema.
-    select coalesce(pg_catalog.array_agg(h.msg_id order by h.msg_id), '{}'),
-        coalesce(pg_catalog.array_agg(h.job_id order by h.msg_id), '{}')
-    into v_msgs, v_msg_jobs
-    from (
-        select m.msg_id, a.job_id
+    if pg_catalog.cardinality(p_msg_ids) >= pg_catalog.cardinality(p_job_ids)
+        and pg_catalog.array_position(p_msg_ids, null) is null then
+        -- The runner's case: every attempt names its message.
+        select pg_catalog.array_agg(a.msg_id order by a.msg_id), pg_catalog.array_agg(a.job_id order by a.msg_id)
+        into v_lock_msgs, v_lock_jobs
         from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id)
-        inner join jobqueue.queue_messages as m
-            on m.message ->> 'job_id' = a.job_id::text and m.msg_id = coalesce(a.msg_id, m.msg_id)
-        order by m.msg_id
-        for update of m
-    ) as h;
-    perform from public.jobs as j where j.id = any(p_job_ids) order by j.id for update;
+        where a.job_id is not null;
+    else
+        -- Attempts without a msg_id stand for their job's messages.
+        select pg_catalog.array_agg(w.msg_id order by w.msg_id), pg_catalog.array_agg(w.job_id order by w.msg_id)
+        into v_lock_msgs, v_lock_jobs
+        from (
+            select a.msg_id, a.job_id
+            from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id)
+            where a.job_id is not null and a.msg_id is not null
+            union all
+            select m.msg_id, a.job_id
+            from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id)
+            inner join jobqueue.queue_messages as m on m.message ->> 'job_id' = a.job_id::text
+            where a.job_id is not null and a.msg_id is null
+        ) as w;
+    end if;
 
-    v_refusals := array(
+    for v_i in 1 .. coalesce(pg_catalog.cardinality(v_lock_msgs), 0) loop
+        perform
+        from jobqueue.queue_messages as m
+        where m.msg_id = v_lock_msgs[v_i] and m.message ->> 'job_id' = v_lock_jobs[v_i]::text
+        for update;
+        if found then
+            v_held_msgs := v_held_msgs || v_lock_msgs[v_i];
+            v_held_jobs := v_held_jobs || v_lock_jobs[v_i];
+        end if;
+    end loop;
+
+    v_job_ids := array(select distinct a.job_id from pg_catalog.unnest(p_job_ids) as a (job_id) order by a.job_id);
+    for v_i in 1 .. pg_catalog.cardinality(v_job_ids) loop
+        select j.status into v_status from public.jobs as j where j.id = v_job_ids[v_i] for update;
+        -- NULL when there is no such job.
+        v_statuses := v_statuses || v_status;
+        v_status := null;
+    end loop;
+
+    return array(
         select
             case
-                when j.id is null then 'not_found'
+                when s.status is null then 'not_found'
                 -- The msg_id must be held for this very job: another job's
                 -- message in the same batch is no lease on this one.
                 when a.msg_id is not null and (
-                    j.status <> 'processing'
+                    s.status <> 'processing'
                     or not exists (
-                        select from unnest(v_msgs, v_msg_jobs) as h (msg_id, job_id)
+                        select from unnest(v_held_msgs, v_held_jobs) as h (msg_id, job_id)
                         where h.msg_id = a.msg_id and h.job_id = a.job_id
                     )
                 ) then 'lease_lost'
-                when j.status <> 'processing' then 'not_processing'
+                when s.status <> 'processing' then 'not_processing'
             end
         from unnest(p_job_ids, p_msg_ids) with ordinality as a (job_id, msg_id, position)
-        left join public.jobs as j on a.job_id = j.id
+        left join unnest(v_job_ids, v_statuses) as s (job_id, status) on a.job_id = s.job_id
         order by a.position
     );
-    if exists (select from pg_catalog.unnest(v_refusals) as r (refusal) where r.refusal is null) then
-        perform pgmq.delete(
-            jobqueue.queue_name(),
-            array(
-                select m.msg_id
-                from unnest(v_msgs, v_msg_jobs) as m (msg_id, job_id)
-                where exists (
-                    select
-                    from unnest(p_job_ids, v_refusals) as a (job_id, refusal)
-                    where a.job_id = m.job_id and a.refusal is null
-                )
-            )
-        );
-    end if;
-    return query select r.refusal from pg_catalog.unnest(v_refusals) as r (refusal);
 end;
 $$;
 
@@ -417,9 +434,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    v_refusals text [] := array(
-        select t.refusal from jobqueue.take_attempts(complete_jobs.job_ids, complete_jobs.msg_ids) as t
-    );
+    v_refusals text [] := jobqueue.lock_attempts(complete_jobs.job_ids, complete_jobs.msg_ids);
 begin
     update public.jobs as j
     set status = 'completed', data_references = a.data_references
@@ -464,7 +479,7 @@ begin
         or pg_catalog.array_position(fail_jobs.error_messages, null) is not null then
         raise exception 'error_message must not be null (error_messages needs one per job)' using errcode = '22023';
     end if;
-    v_refusals := array(select t.refusal from jobqueue.take_attempts(fail_jobs.job_ids, fail_jobs.msg_ids) as t);
+    v_refusals := jobqueue.lock_attempts(fail_jobs.job_ids, fail_jobs.msg_ids);
 
     -- A retry goes back to pending (tg_jobs__sync_queue sends its next
     -- message); the last attempt fails.

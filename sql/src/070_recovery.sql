@@ -62,7 +62,7 @@ begin
         end if;
         select j.* into v_job from public.jobs as j where j.id = v_message.job_id for update;
         if not found or v_job.status in ('completed', 'failed') then
-            perform pgmq.delete(jobqueue.queue_name(), v_message.msg_id);
+            delete from jobqueue.queue_messages as m where m.msg_id = v_message.msg_id;
             v_stale := v_stale + 1;
         elsif v_job.status = 'processing' then
             if jobqueue.end_attempt(
@@ -145,10 +145,10 @@ begin
             v_orphans_failed := v_orphans_failed + 1;
         else
             update public.jobs as j set retry_count = j.retry_count + 1 where j.id = v_job.id;
-            perform pgmq.send(
-                jobqueue.queue_name(),
-                jobqueue.job_message(v_job.id, v_job.job_type, v_job.user_id, v_job.job_parameters),
-                0
+            insert into jobqueue.queue_messages (vt, message)
+            values (
+                pg_catalog.clock_timestamp(),
+                jobqueue.job_message(v_job.id, v_job.job_type, v_job.user_id, v_job.job_parameters)
             );
             v_requeued := v_requeued + 1;
         end if;
