@@ -271,8 +271,11 @@ begin
             v_message_job_id := jobqueue.message_job_id(v_messages[v_i]);
             -- The common case: the message's job is pending, and is claimed.
             -- A job locked meanwhile (cancel_job) is waited for and checked again.
+            -- "is true" keeps jobs_status_idx out of the plan: with statistics
+            -- older than a backlog of pending jobs, the planner would walk all
+            -- of them through it instead of looking the job up by id.
             update public.jobs as j set status = 'processing'
-            where j.id = v_message_job_id and j.status = 'pending'
+            where j.id = v_message_job_id and (j.status = 'pending') is true
             returning j.* into v_job;
             if found then
                 job_id := v_job.id;
