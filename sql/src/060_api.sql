@@ -175,14 +175,19 @@ begin
     -- often repeats its parameters, and the per-row trigger, told by the
     -- flag below, then skips these rows.
     v_schema := jobqueue.job_type_schema(submit_jobs.job_type);
-    for v_parameters in
-        select p.parameters
-        from pg_catalog.unnest(submit_jobs.job_parameters) with ordinality as p (parameters, position)
-        group by p.parameters
-        order by pg_catalog.min(p.position)
-    loop
-        perform jobqueue.check_job_parameters(v_schema, v_parameters);
-    end loop;
+    if pg_catalog.cardinality(submit_jobs.job_parameters) = 1 then
+        -- submit_job's case: no query needed.
+        perform jobqueue.check_job_parameters(v_schema, submit_jobs.job_parameters[1]);
+    else
+        for v_parameters in
+            select p.parameters
+            from pg_catalog.unnest(submit_jobs.job_parameters) with ordinality as p (parameters, position)
+            group by p.parameters
+            order by pg_catalog.min(p.position)
+        loop
+            perform jobqueue.check_job_parameters(v_schema, v_parameters);
+        end loop;
+    end if;
 
     -- Transaction-local, and only ever 'on' during this INSERT: it spares
     -- jobs_100_validate rows validated above. Only roles that may write
