@@ -182,6 +182,30 @@ def test_submit_jobs_writes_nothing_when_one_element_is_invalid(tx):
     assert counts(tx) == (0, 0)
 
 
+def test_submit_jobs_reports_the_first_invalid_element_of_repeated_parameters(tx):
+    # Each distinct value is checked once, in the order of first appearance.
+    bad_size, bad_fail = Jsonb({"duration_ms": -1}), Jsonb({"fail": "yes"})
+    params = [Jsonb({}), bad_size, Jsonb({}), bad_fail, bad_size]
+
+    with raises(tx, "22023", "duration_ms"):
+        tx.execute("select submit_jobs('sample_task', %s::jsonb[], %s)", (params, USER))
+
+    assert counts(tx) == (0, 0)
+
+
+def test_a_hand_written_insert_after_submit_jobs_is_still_validated(tx):
+    # submit_jobs tells the row trigger that its own rows are checked; the
+    # word must not outlive its INSERT.
+    submit(tx, "sample_task", {})
+    tx.execute("select submit_jobs('sample_task', array['{}'::jsonb, '{}'::jsonb], %s)", (USER,))
+
+    with raises(tx, "22023", "duration_ms"):
+        tx.execute(
+            "insert into jobs (job_type, user_id, job_parameters) values ('sample_task', %s, %s)",
+            (USER, Jsonb({"duration_ms": "soon"})),
+        )
+
+
 def test_submit_jobs_refuses_a_null_array(tx):
     with raises(tx, "22023", "job_parameters"):
         tx.execute("select submit_jobs('sample_task', null, %s)", (USER,))
