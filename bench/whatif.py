@@ -39,17 +39,6 @@ VARIANTS = (
         ("reset_search_path",),
     ),
     Variant(
-        "validate_in_statement",
-        "parameters validated in the statement-level enqueue trigger; the row trigger only "
-        "WHEN user_id is NULL or status is not pending",
-        ("validate_triggers", "enqueue_validating"),
-    ),
-    Variant(
-        "pgmq_static",
-        "pgmq.read and pgmq.delete with static SQL on the queue table (no EXECUTE format())",
-        ("pgmq_static",),
-    ),
-    Variant(
         "complete_job_direct",
         "complete_job in two statements (DELETE the message, UPDATE the job) rather than "
         "through complete_jobs()",
@@ -69,14 +58,7 @@ VARIANTS = (
     Variant(
         "proposed",
         "all proposed changes together (not no_notify, not no_status_idx)",
-        (
-            "validate_triggers",
-            "enqueue_validating",
-            "pgmq_static",
-            "complete_job_direct",
-            "submit_job_direct",
-            "reset_search_path",
-        ),
+        ("complete_job_direct", "submit_job_direct", "reset_search_path"),
     ),
 )
 
