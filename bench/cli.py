@@ -193,6 +193,17 @@ class Bench:
                     baseline="baseline_a",
                     target=Target(RATIO_MIN, 0.7),
                 )
+            self.say("  1: its floor, the two rows alone (no triggers, checks or functions)")
+            v = self.attempt("1 floor", lambda: submit.floor_one(url, s))
+            if v is not None:
+                r.add(
+                    "submit_floor",
+                    v,
+                    "1 floor: job + message rows, plain INSERT, no triggers",
+                    "jobs/s",
+                    baseline="baseline_a",
+                    note="the data model's writes alone: no submit_job can be faster",
+                )
             kind = submit.client_kind()
             self.say(f"  1: submit_job from Python ({kind})")
             v = self.attempt("1 submit_job (Python)", lambda: submit.submit_one_python(url, s))
@@ -216,6 +227,17 @@ class Bench:
                     "jobs/s",
                     baseline="baseline_a",
                     target=Target(RATIO_MIN, 15),
+                )
+            self.say(f"  2: its floor, batches of {s.batch_size} rows alone")
+            v = self.attempt("2 floor", lambda: submit.floor_batch(url, s))
+            if v is not None:
+                r.add(
+                    "submit_batch_floor",
+                    v,
+                    f"2 floor: x{s.batch_size} job + message rows, no triggers",
+                    "jobs/s",
+                    baseline="baseline_a",
+                    note="the data model's writes alone: no submit_jobs can be faster",
                 )
         if need_b:
             clients, each = baselines.claim_jobs(s)

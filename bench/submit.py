@@ -70,3 +70,30 @@ def submit_batch(url: str, s: Settings) -> float:
         define={"user_id": db.USER_ID, "batch": s.batch_size},
     )
     return result.tps * s.batch_size
+
+
+# The floors run without triggers and foreign key checks (superuser only).
+_NO_TRIGGERS = "-c session_replication_role=replica"
+
+
+def floor_one(url: str, s: Settings) -> float:
+    """The job row and message row of one submit per transaction, written by
+    plain SQL with no trigger, check or function: jobs per second. What the
+    data model's writes cost, the ceiling of any submit_job."""
+    db.reset_jobs(url)
+    return pgbench.run(
+        url, "floor_one", seconds=s.seconds, define={"user_id": db.USER_ID}, options=_NO_TRIGGERS
+    ).tps
+
+
+def floor_batch(url: str, s: Settings) -> float:
+    """The same for batches of s.batch_size: jobs per second."""
+    db.reset_jobs(url)
+    result = pgbench.run(
+        url,
+        "floor_batch",
+        seconds=s.seconds,
+        define={"user_id": db.USER_ID, "batch": s.batch_size},
+        options=_NO_TRIGGERS,
+    )
+    return result.tps * s.batch_size
