@@ -125,6 +125,14 @@ class Bench:
             self.results.skip(scenario, f"failed: {reason}")
             return None
 
+    def measure(
+        self, scenario: str, fn: Callable[[], float], key: str, label: str, unit: str, **kw: Any
+    ) -> None:
+        """One sample of figure `key`, unless the measurement failed."""
+        v = self.attempt(scenario, fn)
+        if v is not None:
+            self.results.add(key, v, label, unit, **kw)
+
     def wants(self, scenario: str) -> bool:
         return scenario in self.s.scenarios
 
@@ -183,62 +191,57 @@ class Bench:
                 r.add("baseline_a", v, "(a) INSERT one row per transaction, 1 client", "tx/s")
         if self.wants("submit"):
             self.say("  1: submit_job from pgbench")
-            v = self.attempt("1 submit_job (pgbench)", lambda: submit.submit_one_pgbench(url, s))
-            if v is not None:
-                r.add(
-                    "submit_pgbench",
-                    v,
-                    "1 submit_job, pgbench, 1 client",
-                    "jobs/s",
-                    baseline="baseline_a",
-                    target=Target(RATIO_MIN, 0.7),
-                )
+            self.measure(
+                "1 submit_job (pgbench)",
+                lambda: submit.submit_one_pgbench(url, s),
+                "submit_pgbench",
+                "1 submit_job, pgbench, 1 client",
+                "jobs/s",
+                baseline="baseline_a",
+                target=Target(RATIO_MIN, 0.7),
+            )
             self.say("  1: its floor, the two rows alone (no triggers, checks or functions)")
-            v = self.attempt("1 floor", lambda: submit.floor_one(url, s))
-            if v is not None:
-                r.add(
-                    "submit_floor",
-                    v,
-                    "1 floor: job + message rows, plain INSERT, no triggers",
-                    "jobs/s",
-                    baseline="baseline_a",
-                    note="the data model's writes alone: no submit_job can be faster",
-                )
+            self.measure(
+                "1 floor",
+                lambda: submit.floor_one(url, s),
+                "submit_floor",
+                "1 floor: job + message rows, plain INSERT, no triggers",
+                "jobs/s",
+                baseline="baseline_a",
+                note="the data model's writes alone: no submit_job can be faster",
+            )
             kind = submit.client_kind()
             self.say(f"  1: submit_job from Python ({kind})")
-            v = self.attempt("1 submit_job (Python)", lambda: submit.submit_one_python(url, s))
-            if v is not None:
-                r.add(
-                    "submit_python",
-                    v,
-                    f"1 submit_job, Python ({kind}), 1 client",
-                    "jobs/s",
-                    baseline="baseline_a",
-                    note="reported beside the pgbench figure; no target",
-                )
+            self.measure(
+                "1 submit_job (Python)",
+                lambda: submit.submit_one_python(url, s),
+                "submit_python",
+                f"1 submit_job, Python ({kind}), 1 client",
+                "jobs/s",
+                baseline="baseline_a",
+                note="reported beside the pgbench figure; no target",
+            )
         if self.wants("batch"):
             self.say(f"  2: submit_jobs, batches of {s.batch_size}")
-            v = self.attempt("2 submit_jobs", lambda: submit.submit_batch(url, s))
-            if v is not None:
-                r.add(
-                    "submit_batch",
-                    v,
-                    f"2 submit_jobs x{s.batch_size}, 1 client",
-                    "jobs/s",
-                    baseline="baseline_a",
-                    target=Target(RATIO_MIN, 15),
-                )
+            self.measure(
+                "2 submit_jobs",
+                lambda: submit.submit_batch(url, s),
+                "submit_batch",
+                f"2 submit_jobs x{s.batch_size}, 1 client",
+                "jobs/s",
+                baseline="baseline_a",
+                target=Target(RATIO_MIN, 15),
+            )
             self.say(f"  2: its floor, batches of {s.batch_size} rows alone")
-            v = self.attempt("2 floor", lambda: submit.floor_batch(url, s))
-            if v is not None:
-                r.add(
-                    "submit_batch_floor",
-                    v,
-                    f"2 floor: x{s.batch_size} job + message rows, no triggers",
-                    "jobs/s",
-                    baseline="baseline_a",
-                    note="the data model's writes alone: no submit_jobs can be faster",
-                )
+            self.measure(
+                "2 floor",
+                lambda: submit.floor_batch(url, s),
+                "submit_batch_floor",
+                f"2 floor: x{s.batch_size} job + message rows, no triggers",
+                "jobs/s",
+                baseline="baseline_a",
+                note="the data model's writes alone: no submit_jobs can be faster",
+            )
         if need_b:
             clients, each = baselines.claim_jobs(s)
             self.say(f"  baseline (b): claim + finish, {clients} clients, {clients * each} jobs")

@@ -234,6 +234,7 @@ def chart(results: Results, path: Path) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         return "matplotlib is not installed (pip install -e '.[bench]')"
 
@@ -248,6 +249,8 @@ def chart(results: Results, path: Path) -> str | None:
         colors = ["#9e9e9e" if k.startswith("baseline") else "#1f77b4" for k in rate_keys]
         ax_rate.barh([_short(figs[k].label) for k in rate_keys], values, color=colors)
         ax_rate.set_xscale("log")
+        # Minor ticks unlabelled: their labels ran into each other.
+        ax_rate.xaxis.set_minor_formatter(NullFormatter())
         ax_rate.invert_yaxis()
         ax_rate.set_title("Throughput, median (grey: pgbench baselines)")
         ax_rate.set_xlabel("per second (log scale)")

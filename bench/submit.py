@@ -11,10 +11,21 @@ from bench import db, pgbench, queries
 from bench.settings import Settings
 
 
+def _jobs_per_second(
+    url: str, s: Settings, script: str, *, batch: int = 1, options: str | None = None
+) -> float:
+    """Runs a pgbench script that writes `batch` jobs per transaction, on an
+    empty jobs table: jobs per second."""
+    db.reset_jobs(url)
+    define: dict[str, object] = {"user_id": db.USER_ID}
+    if batch > 1:
+        define["batch"] = batch
+    return pgbench.run(url, script, seconds=s.seconds, define=define, options=options).tps * batch
+
+
 def submit_one_pgbench(url: str, s: Settings) -> float:
     """submit_job('sample_task', '{}', user) per transaction: jobs per second."""
-    db.reset_jobs(url)
-    return pgbench.run(url, "submit_one", seconds=s.seconds, define={"user_id": db.USER_ID}).tps
+    return _jobs_per_second(url, s, "submit_one")
 
 
 def client_kind() -> str:
@@ -62,14 +73,7 @@ def _python_submitter(url: str) -> tuple[Callable[[], Any], Callable[[], None]]:
 def submit_batch(url: str, s: Settings) -> float:
     """submit_jobs with batches of s.batch_size, one batch per transaction:
     jobs per second."""
-    db.reset_jobs(url)
-    result = pgbench.run(
-        url,
-        "submit_batch",
-        seconds=s.seconds,
-        define={"user_id": db.USER_ID, "batch": s.batch_size},
-    )
-    return result.tps * s.batch_size
+    return _jobs_per_second(url, s, "submit_batch", batch=s.batch_size)
 
 
 # The floors run without triggers and foreign key checks (superuser only).
@@ -80,20 +84,9 @@ def floor_one(url: str, s: Settings) -> float:
     """The job row and message row of one submit per transaction, written by
     plain SQL with no trigger, check or function: jobs per second. What the
     data model's writes cost, the ceiling of any submit_job."""
-    db.reset_jobs(url)
-    return pgbench.run(
-        url, "floor_one", seconds=s.seconds, define={"user_id": db.USER_ID}, options=_NO_TRIGGERS
-    ).tps
+    return _jobs_per_second(url, s, "floor_one", options=_NO_TRIGGERS)
 
 
 def floor_batch(url: str, s: Settings) -> float:
     """The same for batches of s.batch_size: jobs per second."""
-    db.reset_jobs(url)
-    result = pgbench.run(
-        url,
-        "floor_batch",
-        seconds=s.seconds,
-        define={"user_id": db.USER_ID, "batch": s.batch_size},
-        options=_NO_TRIGGERS,
-    )
-    return result.tps * s.batch_size
+    return _jobs_per_second(url, s, "floor_batch", batch=s.batch_size, options=_NO_TRIGGERS)
