@@ -297,6 +297,16 @@ class Bench:
             r.sections.setdefault("hot", {}).setdefault("sql_drain", []).append(
                 {"jobs": got.hot_jobs, "queue": got.hot_queue}
             )
+        self.say(f"  3: its floor, the writes alone in batches of {batch}, {c} clients")
+        self.measure(
+            "3 floor",
+            lambda: drain.floor_drain(url, s, batch).rate,
+            "drain_floor",
+            f"3 floor: the drain's writes alone, batches of {batch}, {c} clients",
+            "jobs/s",
+            baseline="baseline_b",
+            note="the data model's writes alone, no triggers: no drain can be faster",
+        )
         if self.runner_problem:
             return
         self.say(f"  3: drain {s.drain_jobs} jobs with jobqueue run --burst --concurrency {c}")

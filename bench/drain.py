@@ -102,17 +102,34 @@ def sql_drain(url: str, s: Settings, batch: int) -> Drain:
     clients, each dequeue_jobs(batch) then, in a transaction of its own,
     complete_jobs() for the jobs taken (or complete_job for each, where the
     package has no complete_jobs)."""
+    script = "drain_one" if batch == 1 else "drain_batch"
+    if batch > 1 and has_complete_jobs(url):
+        script = "drain_batch_many"
+    return _pgbench_drain(url, s, batch, script)
+
+
+def floor_drain(url: str, s: Settings, batch: int) -> Drain:
+    """The drain's writes alone, in batches of `batch`, by plain SQL with no
+    trigger (bench/sql/pgbench/drain_floor.sql): the ceiling of any drain
+    with this data model on this machine."""
+    return _pgbench_drain(url, s, batch, "drain_floor", "-c session_replication_role=replica")
+
+
+def _pgbench_drain(
+    url: str, s: Settings, batch: int, script: str, options: str | None = None
+) -> Drain:
+    """s.drain_concurrency pgbench clients drain freshly submitted jobs with
+    `script`, `batch` jobs per transaction; every job must end completed."""
     clients = s.drain_concurrency
     per_client = max(1, s.drain_jobs // (clients * batch))
     jobs = per_client * clients * batch
     db.reset_jobs(url)
     db.submit_many(url, jobs)
     before = db.update_stats(url)
-    script = "drain_one" if batch == 1 else "drain_batch"
-    if batch > 1 and has_complete_jobs(url):
-        script = "drain_batch_many"
     define = {} if batch == 1 else {"batch": batch}
-    result = pgbench.run(url, script, clients=clients, transactions=per_client, define=define)
+    result = pgbench.run(
+        url, script, clients=clients, transactions=per_client, define=define, options=options
+    )
     _check_all_completed(url, jobs, f"pgbench {script}")
     hot_jobs, hot_queue = _hot_shares(url, before)
     return Drain(jobs, per_client * clients / result.tps, 0.0, 0.0, 0.0, hot_jobs, hot_queue)
