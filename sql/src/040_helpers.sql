@@ -75,6 +75,25 @@ as $$
     )
 $$;
 
+-- jobqueue.send_job_message
+-- Sends p_job's queue message, visible after p_delay_seconds: the INSERT
+-- that pgmq.send runs, as static SQL through jobqueue.queue_messages
+-- (030_queue.sql), for the one-job paths (a retry, an orphan's re-send);
+-- tg_jobs__enqueue sends new jobs' messages a statement at a time.
+create or replace function jobqueue.send_job_message(p_job public.jobs, p_delay_seconds integer)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    insert into jobqueue.queue_messages (vt, message)
+    values (
+        pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_delay_seconds),
+        jobqueue.job_message(p_job.id, p_job.job_type, p_job.user_id, p_job.job_parameters)
+    );
+end;
+$$;
+
 -- jobqueue.check_json_schema
 -- Checks p_value against a JSON Schema subset and raises 22023 naming the
 -- offending field (p_path) at the first violation. Keywords: type (one name

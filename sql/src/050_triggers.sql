@@ -124,13 +124,12 @@ begin
             where q.message ->> 'job_id' = new.id::text
             for update
         );
-        insert into jobqueue.queue_messages (vt, message)
-        values (
-            pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => jobqueue.retry_delay_seconds(
+        perform jobqueue.send_job_message(
+            new,
+            jobqueue.retry_delay_seconds(
                 (select t.retry_backoff_seconds from public.job_types as t where t.name = new.job_type),
                 new.retry_count
-            )),
-            jobqueue.job_message(new.id, new.job_type, new.user_id, new.job_parameters)
+            )
         );
     else
         delete from jobqueue.queue_messages as m

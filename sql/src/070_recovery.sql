@@ -145,11 +145,7 @@ begin
             v_orphans_failed := v_orphans_failed + 1;
         else
             update public.jobs as j set retry_count = j.retry_count + 1 where j.id = v_job.id;
-            insert into jobqueue.queue_messages (vt, message)
-            values (
-                pg_catalog.clock_timestamp(),
-                jobqueue.job_message(v_job.id, v_job.job_type, v_job.user_id, v_job.job_parameters)
-            );
+            perform jobqueue.send_job_message(v_job, 0);
             v_requeued := v_requeued + 1;
         end if;
     end loop;
