@@ -363,8 +363,7 @@ begin
         -- The runner's case: every attempt names its message.
         select pg_catalog.array_agg(a.msg_id order by a.msg_id), pg_catalog.array_agg(a.job_id order by a.msg_id)
         into v_lock_msgs, v_lock_jobs
-        from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id)
-        where a.job_id is not null;
+        from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id);
     else
         -- Attempts without a msg_id stand for their job's messages.
         select pg_catalog.array_agg(w.msg_id order by w.msg_id), pg_catalog.array_agg(w.job_id order by w.msg_id)
@@ -372,12 +371,12 @@ begin
         from (
             select a.msg_id, a.job_id
             from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id)
-            where a.job_id is not null and a.msg_id is not null
+            where a.msg_id is not null
             union all
             select m.msg_id, a.job_id
             from unnest(p_job_ids, p_msg_ids) as a (job_id, msg_id)
             inner join jobqueue.queue_messages as m on m.message ->> 'job_id' = a.job_id::text
-            where a.job_id is not null and a.msg_id is null
+            where a.msg_id is null
         ) as w;
     end if;
 
@@ -394,10 +393,9 @@ begin
 
     v_job_ids := array(select distinct a.job_id from pg_catalog.unnest(p_job_ids) as a (job_id) order by a.job_id);
     for v_i in 1 .. pg_catalog.cardinality(v_job_ids) loop
+        -- NULL when there is no such job (SELECT INTO sets it so).
         select j.status into v_status from public.jobs as j where j.id = v_job_ids[v_i] for update;
-        -- NULL when there is no such job.
         v_statuses := v_statuses || v_status;
-        v_status := null;
     end loop;
 
     return array(
