@@ -186,9 +186,13 @@ class Bench:
         need_b = self.wants("baselines") or self.wants("drain")
         if need_a:
             self.say("  baseline (a): one-row INSERT per transaction")
-            v = self.attempt("baseline (a)", lambda: baselines.insert_one(url, s))
-            if v is not None:
-                r.add("baseline_a", v, "(a) INSERT one row per transaction, 1 client", "tx/s")
+            self.measure(
+                "baseline (a)",
+                lambda: baselines.insert_one(url, s),
+                "baseline_a",
+                "(a) INSERT one row per transaction, 1 client",
+                "tx/s",
+            )
         if self.wants("submit"):
             self.say("  1: submit_job from pgbench")
             self.measure(
@@ -245,9 +249,13 @@ class Bench:
         if need_b:
             clients, each = baselines.claim_jobs(s)
             self.say(f"  baseline (b): claim + finish, {clients} clients, {clients * each} jobs")
-            v = self.attempt("baseline (b)", lambda: baselines.claim_finish(url, s))
-            if v is not None:
-                r.add("baseline_b", v, f"(b) claim + finish, {clients} clients", "jobs/s")
+            self.measure(
+                "baseline (b)",
+                lambda: baselines.claim_finish(url, s),
+                "baseline_b",
+                f"(b) claim + finish, {clients} clients",
+                "jobs/s",
+            )
         if self.wants("drain"):
             self.drain_run()
         if self.wants("latency") and not self.runner_problem:
