@@ -77,8 +77,13 @@ from public.fail_jobs(
     %(msg_ids)s::bigint []
 ) as f;
 
+-- How many seconds the lease now lasts, by the database's clock: it may
+-- grant less than asked (never past the type's timeout_seconds).
 -- name: job_extend_lease
-select public.extend_job_lease(%(job_id)s::uuid, %(msg_id)s::bigint, %(seconds)s::integer);
+select extract(
+    epoch from public.extend_job_lease(%(job_id)s::uuid, %(msg_id)s::bigint, %(seconds)s::integer)
+    - clock_timestamp()
+)::float8 as granted_seconds;
 
 -- ---------------------------------------------------------------------------
 -- Command line: status and demo

@@ -32,6 +32,18 @@ as $$
     ('recover_orphans()', 'runner')
 $$;
 
+-- extend_job_lease returned void before it returned the lease's end.
+do $$
+begin
+    if (
+        select p.prorettype from pg_catalog.pg_proc as p
+        where p.oid = pg_catalog.to_regprocedure('public.extend_job_lease(uuid, bigint, integer)')
+    ) = 'void'::regtype then
+        drop function public.extend_job_lease(uuid, bigint, integer);
+    end if;
+end;
+$$;
+
 -- Drop API functions whose signature is no longer the current one, so that
 -- no call becomes ambiguous after an upgrade.
 do $$
@@ -607,12 +619,14 @@ $$;
 -- extend_job_lease
 -- The runner's heartbeat for a long job: hides the attempt's message for
 -- `seconds` more, but never past started_at + the type's timeout_seconds.
+-- Returns the lease's new end (the message's visibility time), which may be
+-- sooner than asked: the runner keeps the lease by what was granted.
 -- 22023 for seconds outside 1..86400 or a NULL msg_id; P0002 for an unknown
 -- job; 55000 when the lease is gone (no message msg_id for this job, or the
 -- job is not processing) or the attempt has outlived timeout_seconds: the
 -- runner must give the job up. Locks: the message, then the job.
 create or replace function public.extend_job_lease(job_id uuid, msg_id bigint, seconds integer)
-returns void
+returns timestamptz
 language plpgsql
 security definer
 -- Definer: the runner role holds no rights on the jobs table or the queue.
@@ -643,7 +657,10 @@ begin
             v_job.id, extend_job_lease.msg_id, 'the attempt outlived its type''s timeout_seconds'
         );
     end if;
-    perform pgmq.set_vt(jobqueue.queue_name(), extend_job_lease.msg_id, least(extend_job_lease.seconds, v_left));
+    return (
+        select s.vt
+        from pgmq.set_vt(jobqueue.queue_name(), extend_job_lease.msg_id, least(extend_job_lease.seconds, v_left)) as s
+    );
 end;
 $$;
 

@@ -286,7 +286,7 @@ API = {
         " error_contexts jsonb[] DEFAULT NULL::jsonb[], msg_ids bigint[] DEFAULT NULL::bigint[]",
         "TABLE(job_id uuid, outcome text)",
     ),
-    "extend_job_lease": ("job_id uuid, msg_id bigint, seconds integer", "void"),
+    "extend_job_lease": ("job_id uuid, msg_id bigint, seconds integer", "timestamp with time zone"),
     "cancel_job": ("job_id uuid", "boolean"),
     "get_job": ("job_id uuid", "jobs"),
     "recover_orphans": ("", "jsonb"),

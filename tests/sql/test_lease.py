@@ -188,3 +188,15 @@ def test_a_hand_written_retry_ends_the_old_lease(tx):
     )
     with raises(tx, "55000"):
         tx.execute("select complete_job(%s, null, %s)", (job_id, msg_id))
+
+
+def test_extend_job_lease_returns_the_lease_end_it_granted(tx):
+    add_type(tx, "short_lease", timeout_seconds=20)
+    job_id, msg_id = running(tx, "short_lease")
+
+    end = value(tx, "select extend_job_lease(%s, %s, 3600)", (job_id, msg_id))
+
+    # Capped at started_at + timeout_seconds (rounded up to a whole second),
+    # and the message hides until then.
+    assert end == vt_of(tx, msg_id)
+    assert 0 < value(tx, "select extract(epoch from %s - now())", (end,)) <= 21
