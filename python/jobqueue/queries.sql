@@ -39,6 +39,10 @@ select pg_catalog.set_config('request.jwt.claims', %(claims)s::text, true);
 -- Runner
 -- ---------------------------------------------------------------------------
 
+-- The package version the database was last upgraded to.
+-- name: package_installed_version
+select jobqueue.installed_version() as version;
+
 -- name: runner_listen
 listen jobqueue;
 

@@ -424,3 +424,22 @@ begin
         and (p_user_id is not distinct from jobqueue.current_user_id() or jobqueue.caller_acts_for_anyone());
 end;
 $$;
+
+-- jobqueue.installed_version
+-- The package version this database was last upgraded to: the highest
+-- version recorded in jobqueue.schema_versions. Runners compare it with
+-- their own at start (docs/install.md: upgrade the database first).
+create or replace function jobqueue.installed_version()
+returns text
+language sql
+stable
+security definer
+-- Definer: callers hold no rights on jobqueue.schema_versions.
+set search_path = pg_catalog, pg_temp
+as $$
+    select v.version
+    from jobqueue.schema_versions as v
+    where v.version ~ '^[0-9]+\.[0-9]+\.[0-9]+$'
+    order by pg_catalog.string_to_array(v.version, '.')::integer [] desc
+    limit 1
+$$;

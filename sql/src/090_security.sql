@@ -89,6 +89,10 @@ begin
     -- The RLS policy below calls jobqueue.current_user_id() as the caller.
     execute pg_catalog.format('grant usage on schema jobqueue to %s, %s', v_app, v_service);
     execute pg_catalog.format('grant execute on function jobqueue.current_user_id() to %s, %s', v_app, v_service);
+    -- Runners check the database's version at start.
+    execute pg_catalog.format('grant usage on schema jobqueue to %s', v_runner);
+    execute pg_catalog.format('grant usage on schema jobqueue to %s', v_service);
+    execute pg_catalog.format('grant execute on function jobqueue.installed_version() to %s, %s', v_runner, v_service);
     execute pg_catalog.format(
         'grant select on table public.jobs, public.job_types to %s, %s, %s', v_app, v_service, v_runner
     );

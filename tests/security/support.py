@@ -62,6 +62,9 @@ RUNNER_FUNCTIONS = frozenset(
 )
 # The one private function callers need: the RLS policy on jobs calls it as them.
 POLICY_HELPERS = frozenset({"jobqueue.current_user_id()"})
+# The runner and service roles may read the database's package version
+# (runners check it at start).
+VERSION_HELPERS = frozenset({"jobqueue.installed_version()"})
 
 # The package's functions: every function in schema jobqueue, and every
 # function in public that no extension owns (only the API lives there).

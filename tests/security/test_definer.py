@@ -38,6 +38,7 @@ DEFINER_FUNCTIONS = {
     "fail_jobs(uuid[],text[],text[],jsonb[],bigint[])",
     "extend_job_lease(uuid,bigint,integer)",
     "recover_orphans()",
+    "jobqueue.installed_version()",
 }
 
 

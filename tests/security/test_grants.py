@@ -20,6 +20,7 @@ from .support import (
     RUNNER_FUNCTIONS,
     SERVICE,
     STRANGER_ROLE,
+    VERSION_HELPERS,
     acting_as,
     executable,
     raises,
@@ -89,11 +90,11 @@ def test_the_app_role_may_execute_its_calls_and_the_policy_helper_only(tx):
 
 
 def test_the_service_role_may_execute_the_app_calls_only(tx):
-    assert executable(tx, SERVICE) == APP_FUNCTIONS | POLICY_HELPERS
+    assert executable(tx, SERVICE) == APP_FUNCTIONS | POLICY_HELPERS | VERSION_HELPERS
 
 
 def test_the_runner_role_may_execute_exactly_its_functions(tx):
-    assert executable(tx, RUNNER) == RUNNER_FUNCTIONS
+    assert executable(tx, RUNNER) == RUNNER_FUNCTIONS | VERSION_HELPERS
 
 
 def test_each_role_may_only_read_jobs_and_job_types(tx):
@@ -142,7 +143,7 @@ def test_reinstall_takes_back_grants_made_meanwhile(sec_db):
 
         assert executable(conn, "public") == set()
         assert executable(conn, APP) == APP_FUNCTIONS | POLICY_HELPERS
-        assert executable(conn, RUNNER) == RUNNER_FUNCTIONS
+        assert executable(conn, RUNNER) == RUNNER_FUNCTIONS | VERSION_HELPERS
         assert table_privileges(conn, "public") == {}
         assert table_privileges(conn, APP) == {
             "public.jobs": {"SELECT"},
@@ -183,8 +184,8 @@ def test_role_names_are_configurable_and_fixed_by_the_first_install(empty_db, cl
             ([app, runner, service],),
         )
         assert executable(conn, app) == APP_FUNCTIONS | POLICY_HELPERS
-        assert executable(conn, service) == APP_FUNCTIONS | POLICY_HELPERS
-        assert executable(conn, runner) == RUNNER_FUNCTIONS
+        assert executable(conn, service) == APP_FUNCTIONS | POLICY_HELPERS | VERSION_HELPERS
+        assert executable(conn, runner) == RUNNER_FUNCTIONS | VERSION_HELPERS
         # The default names get nothing in this database.
         for role in (APP, RUNNER, SERVICE):
             assert executable(conn, role) == set(), role

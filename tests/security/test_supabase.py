@@ -28,6 +28,7 @@ from .support import (
     USER_A,
     USER_B,
     USER_C,
+    VERSION_HELPERS,
     executable,
     raises,
     rows,
@@ -76,7 +77,10 @@ def test_authenticated_gets_the_app_roles_rights(supa_tx):
 
 
 def test_service_role_gets_the_runners_rights_and_the_service_roles(supa_tx):
-    assert executable(supa_tx, "service_role") == APP_FUNCTIONS | POLICY_HELPERS | RUNNER_FUNCTIONS
+    assert (
+        executable(supa_tx, "service_role")
+        == APP_FUNCTIONS | POLICY_HELPERS | RUNNER_FUNCTIONS | VERSION_HELPERS
+    )
     assert table_privileges(supa_tx, "service_role") == READ_ONLY
 
 
@@ -145,7 +149,10 @@ def test_a_reinstall_takes_back_what_the_dashboard_granted_meanwhile(supabase_db
 
         assert executable(conn, "anon") == set()
         assert executable(conn, "authenticated") == APP_FUNCTIONS | POLICY_HELPERS
-        assert executable(conn, "service_role") == APP_FUNCTIONS | POLICY_HELPERS | RUNNER_FUNCTIONS
+        assert (
+            executable(conn, "service_role")
+            == APP_FUNCTIONS | POLICY_HELPERS | RUNNER_FUNCTIONS | VERSION_HELPERS
+        )
         for role, expected in (
             ("anon", {}),
             ("authenticated", READ_ONLY),
