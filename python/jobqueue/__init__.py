@@ -16,9 +16,10 @@ from .errors import (
     WrongState,
 )
 from .handlers import Handler, HandlerRegistry, Job, default_registry, handler
+from .package import package_version
 from .service import JobQueueService, JobRecord
 
-__version__ = "0.1.0"
+__version__ = package_version()
 
 __all__ = [
     "DatabaseError",

@@ -19,7 +19,7 @@ import psycopg
 
 from . import errors, queries
 from .handlers import HandlerRegistry, default_registry, split_module_list
-from .migrate import Notice, migrate
+from .migrate import Notice, bundle, migrate
 from .runner import RunnerConfig
 from .runner import run as run_runner
 from .service import JobQueueService
@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="any other variable of install.sql, as psql -v NAME=VALUE",
     )
+    p.add_argument(
+        "--bundle",
+        action="store_true",
+        help="print the install as one plain SQL script (for SQL editors) instead of applying it",
+    )
 
     p = sub.add_parser("run", parents=[common], help="run jobs: the runner sidecar")
     p.add_argument(
@@ -162,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if not args.database_url:
+    if not args.database_url and not getattr(args, "bundle", False):
         print(
             "jobqueue: error: no database: pass --database-url or set DATABASE_URL",
             file=sys.stderr,
@@ -181,6 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.bundle:
+        sys.stdout.write(bundle())
+        return 0
+
     def on_notice(notice: Notice) -> None:
         print(str(notice), file=sys.stderr)
 

@@ -1,4 +1,4 @@
-"""`jobqueue migrate`: install.sql's files in one transaction, from Python."""
+"""`jobqueue migrate`: install.sql's steps and files, from Python."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from jobqueue import migrate
+from jobqueue.package import package_version
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
@@ -116,7 +117,7 @@ def test_migrate_uses_the_queue_name_given_at_the_first_install(empty_db):
     code, _, err = finish(jobqueue(empty_db, "--queue-name", "other_jobs"))
 
     assert code == 1
-    assert "[55000]" in err and "020_schema.sql" in err
+    assert "[55000]" in err and "010_settings.sql" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -137,18 +138,40 @@ def test_an_unknown_variable_is_refused_before_connecting(empty_db):
         assert conn.execute("select to_regnamespace('jobqueue')").fetchone() == (None,)
 
 
-def test_a_failing_file_leaves_the_database_untouched(empty_db, tmp_path):
+def broken_copy(tmp_path: Path, name: str) -> Path:
+    """A copy of sql/ whose file `name` ends with a call that fails (42883)."""
     broken = tmp_path / "sql"
     shutil.copytree(SQL_DIR, broken)
-    last = migrate.install_files(broken / "install.sql")[-1]
-    last.write_text(last.read_text() + "\nselect no_such_function();\n")
+    path = broken / name
+    path.write_text(path.read_text() + "\nselect no_such_function();\n")
+    return broken
+
+
+def test_a_failing_migration_applies_nothing(empty_db, tmp_path):
+    broken = broken_copy(tmp_path, "migrations/0001_initial.sql")
 
     code, _, err = finish(jobqueue(empty_db, env={**os.environ, "JOBQUEUE_SQL_DIR": str(broken)}))
 
     assert code == 1
-    assert "[42883]" in err and last.name in err
+    assert "[42883]" in err and "0001_initial.sql" in err
     with psycopg.connect(empty_db) as conn:
-        assert conn.execute("select to_regnamespace('jobqueue')").fetchone() == (None,)
+        assert conn.execute("select to_regclass('public.jobs')").fetchone() == (None,)
+        assert conn.execute("select count(*) from jobqueue.schema_versions").fetchone() == (0,)
+
+
+def test_a_failing_code_file_keeps_the_migrations_and_records_no_version(empty_db, tmp_path):
+    broken = broken_copy(tmp_path, "src/180_version.sql")
+
+    code, _, err = finish(jobqueue(empty_db, env={**os.environ, "JOBQUEUE_SQL_DIR": str(broken)}))
+
+    assert code == 1
+    assert "[42883]" in err and "180_version.sql" in err
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("select to_regclass('public.jobs') is not null").fetchone() == (True,)
+        assert conn.execute("select to_regprocedure('public.get_job(uuid)')").fetchone() == (None,)
+        assert conn.execute(
+            "select array_agg(version) from jobqueue.schema_versions"
+        ).fetchone() == (["0001"],)
 
 
 def test_migrate_from_python_reports_versions_and_notices(empty_db):
@@ -156,5 +179,90 @@ def test_migrate_from_python_reports_versions_and_notices(empty_db):
 
     versions = migrate.migrate(empty_db, on_notice=notices.append)
 
-    assert versions == ["0.1.0"]
+    assert versions == ["0001", package_version()]
     assert all(n.message for n in notices)
+
+
+def test_statements_are_split_outside_quotes_dollar_quotes_and_comments():
+    script = (
+        "set x = 'a;b'; -- a comment; with a semicolon\n"
+        "do $$ begin perform 1; end; $$;\n"
+        "create function f() returns text language sql as $fn$ select 'x;' $fn$;\n"
+        '/* block; comment */ select ";" as "a;b";\n'
+        "-- a trailing comment\n"
+    )
+
+    assert migrate.split_statements(script) == [
+        "set x = 'a;b';",
+        "-- a comment; with a semicolon\ndo $$ begin perform 1; end; $$;",
+        "create function f() returns text language sql as $fn$ select 'x;' $fn$;",
+        '/* block; comment */ select ";" as "a;b";',
+    ]
+
+
+def test_the_install_steps_follow_begin_and_commit_in_install_sql():
+    steps = migrate.install_steps(SQL_DIR / "install.sql")
+
+    transactional = [step for step in steps if step.transaction]
+    assert [path.parent.name for path in transactional[0].files] == ["migrations"] * len(
+        transactional[0].files
+    )
+    assert all(path.parent.name == "src" for path in transactional[1].files)
+    assert [step.files[0].name for step in steps if not step.transaction] == [
+        "version.sql",
+        "prepare.sql",
+        "finish.sql",
+    ]
+
+
+def test_the_bundle_installs_the_same_package_in_one_transaction(empty_db, new_db, tmp_path):
+    script = tmp_path / "jobqueue_install.sql"
+    script.write_text(migrate.bundle())
+
+    subprocess.run(
+        ["psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", empty_db, "-f", str(script)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+    assert "concurrently" not in script.read_text().lower()
+    assert schema_fingerprint(empty_db) == schema_fingerprint(new_db)
+
+
+def test_migrate_works_from_an_installed_wheel(empty_db, tmp_path):
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(SQL_DIR.parent)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("jobqueue-*.whl")
+    site = tmp_path / "site"
+    shutil.unpack_archive(wheel, site, format="zip")
+    assert wheel.name.startswith(f"jobqueue-{package_version()}-")
+    assert (site / "jobqueue" / "sql" / "migrations" / "0001_initial.sql").is_file()
+
+    env = {k: v for k, v in os.environ.items() if k != "JOBQUEUE_SQL_DIR"}
+    env["PYTHONPATH"] = str(site)
+    code, out, err = finish(
+        subprocess.Popen(
+            [sys.executable, "-m", "jobqueue", "migrate", "--database-url", empty_db],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+    )
+    used = subprocess.run(
+        [sys.executable, "-c", "from jobqueue.package import sql_dir; print(sql_dir())"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    ).stdout.strip()
+
+    assert code == 0, err
+    assert package_version() in out
+    assert Path(used) == site / "jobqueue" / "sql"

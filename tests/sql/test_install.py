@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -337,3 +338,78 @@ def test_a_jobs_message_is_found_through_the_index_not_a_scan(new_db):
         )
 
     assert "q_job_queue_job_id_idx" in plan
+
+
+def test_every_api_function_carries_its_contract_as_a_comment(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        comments = dict(
+            conn.execute(
+                "select p.proname::text, obj_description(p.oid, 'pg_proc') from pg_proc as p"
+                " where p.pronamespace = 'public'::regnamespace"
+            ).fetchall()
+        )
+
+    assert set(comments) == set(API)
+    assert all(text and len(text) > 40 for text in comments.values()), comments
+    assert comments["submit_job"].startswith("Submits one job")
+
+
+def test_the_comments_file_is_generated_from_the_function_headers():
+    result = subprocess.run(
+        [sys.executable, str(base.ROOT / "scripts" / "function_comments.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_each_sql_file_reads_in_one_sitting():
+    lengths = {
+        path.name: len(path.read_text().splitlines()) for path in (base.ROOT / "sql").rglob("*.sql")
+    }
+
+    assert max(lengths.values()) <= 400, lengths
+
+
+def test_an_install_drops_code_it_no_longer_has(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        # A private helper of an older release, and an older body of a current one.
+        conn.execute("create function jobqueue.leftover() returns int language sql as 'select 1'")
+        conn.execute(
+            "create or replace function jobqueue.queue_name() returns text"
+            " language sql as $$ select 'x' $$"
+        )
+
+    base.install(new_db)
+
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        assert value(conn, "select to_regprocedure('jobqueue.leftover()') is null")
+        assert value(conn, "select jobqueue.queue_name()") == "job_queue"
+
+
+def test_an_install_refuses_to_downgrade_and_changes_nothing(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        conn.execute("insert into jobqueue.schema_versions (version) values ('99.0.0')")
+    before = snapshot(new_db)
+
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        base.install(new_db)
+
+    assert "99.0.0" in info.value.stderr and "never downgraded" in info.value.stderr
+    assert snapshot(new_db) == before
+
+
+def test_a_users_view_over_the_api_survives_an_install(new_db):
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        job_id = submit(conn)
+        conn.execute(
+            "create view public.my_job as select j.status from get_job(%s) as j".replace(
+                "%s", f"'{job_id}'::uuid"
+            )
+        )
+
+    base.install(new_db)
+
+    with psycopg.connect(new_db, autocommit=True) as conn:
+        assert value(conn, "select status from my_job") == "pending"

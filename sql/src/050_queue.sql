@@ -1,12 +1,11 @@
 -- ============================================================================
--- The PGMQ queue
+-- The PGMQ queue: names, messages, reads and wake-ups
 -- ============================================================================
--- Every unfinished job has exactly one message in the queue, a finished job
--- none. The message is {job_id, job_type, user_id, job_parameters}.
+-- Every unfinished job has exactly one message in the queue (created by
+-- migration 0001), a finished job none. The message is {job_id, job_type,
+-- user_id, job_parameters}.
 --
--- Besides the queue itself, install creates:
---   * an index on the queue table's message->>'job_id', so that a job's
---     message is found without scanning the queue;
+-- This file creates:
 --   * jobqueue.queue_name(), the configured name as a constant;
 --   * the view jobqueue.queue_messages over the queue table, so that the
 --     package's functions look messages up and lock them with static,
@@ -16,7 +15,9 @@
 --     PGMQ 1.0 (tg_jobs__enqueue says why: PGMQ's functions build and plan
 --     their SQL anew on every call); the rare paths go through PGMQ's
 --     functions (set_vt, archive), present since PGMQ 1.4;
---   * jobqueue.read_messages(), pgmq.read's statement on the queue table.
+--   * jobqueue.read_messages(), pgmq.read's statement on the queue table;
+--   * the NOTIFY trigger that wakes idle runners;
+--   * the helpers that build, send and read job messages.
 
 -- jobqueue.tg_queue__notify
 -- AFTER INSERT on the queue table, once per statement: NOTIFY jobqueue with
@@ -38,24 +39,6 @@ do $$
 declare
     v_queue text := (select s.queue_name from jobqueue.settings as s);
 begin
-    if to_regclass(format('pgmq.%I', 'q_' || v_queue)) is null then
-        perform pgmq.create(v_queue);
-    end if;
-
-    execute format(
-        'create index if not exists %I on pgmq.%I ((message ->> %L))',
-        'q_' || v_queue || '_job_id_idx', 'q_' || v_queue, 'job_id'
-    );
-
-    -- Every message is inserted, updated by each read and deleted: vacuum
-    -- the queue table after a fixed number of dead rows rather than a share
-    -- of its size, or reads wade through dead rows in busy periods.
-    execute format(
-        'alter table pgmq.%I set (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,'
-        ' autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05)',
-        'q_' || v_queue
-    );
-
     -- jobqueue.queue_name
     -- The name of the PGMQ queue that carries the jobs (fixed at install).
     execute format(
@@ -132,3 +115,58 @@ $$;
 
 comment on view jobqueue.queue_messages is
 'The jobs'' PGMQ queue table, under a fixed name for the package''s own functions.';
+
+-- jobqueue.message_job_id
+-- The job id carried by a queue message, or NULL for a poison message (not
+-- a JSON object, no job_id, or a job_id that is not a uuid). Never raises.
+create or replace function jobqueue.message_job_id(p_message jsonb)
+returns uuid
+language sql
+immutable
+parallel safe
+as $$
+    select case
+        when pg_catalog.jsonb_typeof(p_message) = 'object'
+            and (p_message ->> 'job_id')
+            ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+            then (p_message ->> 'job_id')::uuid
+    end
+$$;
+
+-- jobqueue.job_message
+-- The queue message of a job: {job_id, job_type, user_id, job_parameters}.
+create or replace function jobqueue.job_message(
+    p_job_id uuid, p_job_type text, p_user_id uuid, p_job_parameters jsonb
+)
+returns jsonb
+language sql
+-- Stable like jsonb_build_object(): declared immutable, it would not be inlined.
+stable
+parallel safe
+as $$
+    select pg_catalog.jsonb_build_object(
+        'job_id', p_job_id,
+        'job_type', p_job_type,
+        'user_id', p_user_id,
+        'job_parameters', p_job_parameters
+    )
+$$;
+
+-- jobqueue.send_job_message
+-- Sends p_job's queue message, visible after p_delay_seconds: the INSERT
+-- that pgmq.send runs, as static SQL through jobqueue.queue_messages
+-- (030_queue.sql), for the one-job paths (a retry, an orphan's re-send);
+-- tg_jobs__enqueue sends new jobs' messages a statement at a time.
+create or replace function jobqueue.send_job_message(p_job public.jobs, p_delay_seconds integer)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    insert into jobqueue.queue_messages (vt, message)
+    values (
+        pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_delay_seconds),
+        jobqueue.job_message(p_job.id, p_job.job_type, p_job.user_id, p_job.job_parameters)
+    );
+end;
+$$;
