@@ -138,11 +138,14 @@ class ResultRecorder:
                 failed = conn.execute(queries.get("job_fail_many"), _fail_arrays(fails))
             if dequeue is not None:
                 dequeued = dequeue.send(conn)
-        status_of = {}
-        for cursor in (completed, failed):
+        # One row per element, in order: matched by position, not by job id,
+        # since one batch may hold the results of two attempts of one job.
+        status_of: dict[Outcome, str] = {}
+        for outcomes, cursor in ((completes, completed), (fails, failed)):
             if cursor is not None:
-                status_of.update(cursor.fetchall())
-        statuses = [str(status_of[o.attempt.job.job_id]) for o in batch]
+                rows = cursor.fetchall()
+                status_of.update(zip(outcomes, (str(r[1]) for r in rows), strict=True))
+        statuses = [status_of[o] for o in batch]
         return statuses, (dequeued.fetchall() if dequeued else None)
 
     def _record_one(self, conn: psycopg.Connection[Any], outcome: Outcome) -> bool:

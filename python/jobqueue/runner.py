@@ -39,12 +39,14 @@ recovered, deleted): the runner logs it and drops the result.
 Hung handlers. A Python thread cannot be stopped from outside. A handler
 that outlives its job type's timeout_seconds loses its lease (the extension
 is refused), recovery fails or retries the job (JobTimeout), and any runner
-may take it again. The runner logs that, and drops whatever the handler
-returns later; but the slot stays occupied until the handler's thread
-returns. The runner never starts more handler threads than --concurrency,
-because concurrency is also the cap on the load handlers put on what they
-call: a hung handler usually still holds a socket, a lock or a subprocess,
-and starting a replacement next to it would exceed the cap, and grow the
+may take it again, this one included: attempts are told apart by their
+msg_id, so the retry holds a slot and a lease of its own beside the hung
+attempt. The runner logs that, and drops whatever the hung handler returns
+later; but its slot stays occupied until the handler's thread returns.
+The runner never starts more handler threads than --concurrency, because
+concurrency is also the cap on the load handlers put on what they call: a
+hung handler usually still holds a socket, a lock or a subprocess, and
+starting a replacement next to it would exceed the cap, and grow the
 thread count without bound if handlers keep hanging. A runner whose slots
 are all held by hung handlers says so in its log; its leases are gone, so
 other runners carry on with the work. On shutdown such threads are left

@@ -4,12 +4,16 @@ There is one slot per worker thread (--concurrency). An attempt holds its
 slot from the moment dequeue_jobs hands it out until its handler returns,
 also after its lease is lost: a hung handler still holds its thread, and
 the runner never starts more handler threads than --concurrency.
+
+Attempts are told apart by their lease (the msg_id), not by their job: when
+a hung handler's job is retried and this runner takes the retry, the two
+attempts of one job hold a slot and a lease each, and the hung handler's
+return frees its own slot only.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from .attempts import Attempt
 
@@ -21,24 +25,25 @@ class Slots:
 
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
-        self._held: dict[Any, Attempt] = {}  # job_id -> attempt
+        self._held: dict[int, Attempt] = {}  # msg_id -> attempt
         self._warned_all_hung = False
 
     def __len__(self) -> int:
         return len(self._held)
 
     def __contains__(self, attempt: Attempt) -> bool:
-        return attempt.job.job_id in self._held
+        return self._held.get(attempt.job.msg_id) is attempt
 
     def free(self) -> int:
         return self.concurrency - len(self._held)
 
     def take(self, attempt: Attempt) -> None:
-        self._held[attempt.job.job_id] = attempt
+        self._held[attempt.job.msg_id] = attempt
 
     def release(self, attempt: Attempt) -> None:
         """The attempt's handler returned: its slot is free again."""
-        self._held.pop(attempt.job.job_id, None)
+        if attempt in self:
+            del self._held[attempt.job.msg_id]
 
     def leased(self) -> list[Attempt]:
         """The attempts in flight whose lease this runner still holds."""
