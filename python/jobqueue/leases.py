@@ -3,11 +3,14 @@ attempts whose lease is gone.
 
 The msg_id that dequeue_jobs returned is the attempt's lease. This runner
 keeps the leases of its attempts in flight and of those whose result waits
-to be recorded: each is extended by another visibility timeout once half of
-the last one has passed. When extend_job_lease answers 55000 or P0002 the
-attempt is gone (timed out, cancelled, recovered, deleted): a handler still
-running has its result dropped when it returns, and a result waiting is
-dropped at once.
+to be recorded: each asks for another visibility timeout once half of the
+lease has passed. The database may grant less than asked (never past the
+job type's timeout_seconds); the runner keeps the lease it was granted, by
+the database's clock: the lease ends that many seconds after the call was
+made, and is renewed halfway. When extend_job_lease answers 55000 or P0002
+the attempt is gone (timed out, cancelled, recovered, deleted): a handler
+still running has its result dropped when it returns, and a result waiting
+is dropped at once.
 """
 
 from __future__ import annotations
@@ -71,10 +74,10 @@ class LeaseKeeper:
         asked = time.monotonic()
         job = attempt.job
         try:
-            conn.execute(
+            row = conn.execute(
                 queries.get("job_extend_lease"),
                 {"job_id": job.job_id, "msg_id": job.msg_id, "seconds": seconds},
-            )
+            ).fetchone()
         except psycopg.Error as exc:
             if errors.is_retryable(exc):
                 raise
@@ -93,8 +96,18 @@ class LeaseKeeper:
                 )
                 attempt.extend_at = asked + self.config.poll_interval
             return
-        attempt.lease_until = asked + seconds
-        attempt.extend_at = asked + seconds / 2
+        if row is None or row[0] is None:
+            log.error(
+                "job %s (%s): extend_job_lease granted no lease end; trying again",
+                job.job_id,
+                job.job_type,
+            )
+            attempt.extend_at = asked + self.config.poll_interval
+            return
+        # Counted from before the call: the lease cannot end sooner than that.
+        granted = float(row[0])
+        attempt.lease_until = asked + granted
+        attempt.extend_at = asked + granted / 2
 
     def _lost(self, attempt: Attempt, error: errors.JobQueueError) -> None:
         """The lease of an attempt whose handler still runs is gone."""

@@ -31,10 +31,12 @@ connection, and the way retries come back once their backoff delay ends).
 Leases. The msg_id that dequeue_jobs returned is the attempt's lease, passed
 to every later call. A job still running after half the visibility timeout
 gets its lease extended by another visibility timeout, again and again until
-its job type's timeout_seconds. When complete_jobs or fail_jobs reports an
-attempt as lease_lost, not_processing or not_found, or extend_job_lease
-answers 55000 or P0002, the attempt is gone (timed out, cancelled,
-recovered, deleted): the runner logs it and drops the result.
+its job type's timeout_seconds: near that limit the database grants less
+than asked, and the runner keeps the lease it was granted. When
+complete_jobs or fail_jobs reports an attempt as lease_lost, not_processing
+or not_found, or extend_job_lease answers 55000 or P0002, the attempt is
+gone (timed out, cancelled, recovered, deleted): the runner logs it and
+drops the result.
 
 Hung handlers. A Python thread cannot be stopped from outside. A handler
 that outlives its job type's timeout_seconds loses its lease (the extension

@@ -13,6 +13,7 @@ import pytest
 from jobqueue.attempts import Attempt, Outcome
 from jobqueue.config import RunnerConfig
 from jobqueue.handlers import Job
+from jobqueue.leases import LeaseKeeper
 from jobqueue.results import ResultRecorder
 from jobqueue.slots import Slots
 from jobqueue.tally import Tally
@@ -83,3 +84,34 @@ def test_results_of_two_attempts_of_one_job_in_one_batch_are_told_apart(db):
     row = db.execute("select status, data_references from jobs where id = %s", (job_id,))
     assert row.fetchone() == ("completed", {"attempt": 2})
     assert len(recorder) == 0
+
+
+def test_the_lease_keeper_keeps_the_lease_the_database_granted_not_the_one_asked(db):
+    # Attempts of this type may last 10 s; the runner asks 30 s at a time.
+    db.execute("insert into job_types (name, timeout_seconds) values ('t10', 10)")
+    db.execute("select submit_job('t10', '{}'::jsonb, %s)", (USER,))
+    [row] = dequeue(db)
+    config = RunnerConfig("unused", visibility_timeout=30)
+    slots, tally = Slots(1), Tally()
+    keeper = LeaseKeeper(config, slots, ResultRecorder(config, tally, "r"), tally)
+    attempt = attempt_of(row)
+    attempt.extend_at = time.monotonic()  # due now
+    slots.take(attempt)
+
+    before = time.monotonic()
+    keeper.extend_due(db)
+    after = time.monotonic()
+
+    left = db.execute(
+        "select extract(epoch from vt - clock_timestamp())::float8"
+        " from jobqueue.queue_messages where msg_id = %s",
+        (attempt.job.msg_id,),
+    ).fetchone()[0]
+    runner_left = attempt.lease_until - time.monotonic()
+    assert left <= 10
+    # The runner's lease ends with the database's, a little sooner if at all.
+    assert left - 0.5 <= runner_left <= left
+    # Renewed halfway through the lease granted: 2 * extend_at - lease_until
+    # is the moment the keeper asked.
+    assert before <= 2 * attempt.extend_at - attempt.lease_until <= after
+    assert not attempt.lost
