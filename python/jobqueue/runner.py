@@ -54,6 +54,13 @@ are all held by hung handlers says so in its log; its leases are gone, so
 other runners carry on with the work. On shutdown such threads are left
 behind (they are daemon threads), and the process exits.
 
+Versions. Before it takes any job, the runner checks the database's
+jobqueue version (jobqueue.installed_version(), see versions.py): it works
+with the same major version and the same or a later minor one. Otherwise it
+logs one line saying which to upgrade, and exits 1. While the database is
+out of reach at start, the runner reconnects as below, and checks on the
+first connection.
+
 Database errors never stop the runner. A lost connection (class 08, 57P01,
 a broken socket), a serialization failure or a deadlock is retried after
 reconnecting with capped exponential backoff and jitter; results wait for
@@ -82,7 +89,9 @@ from typing import Any
 
 import psycopg
 
-from . import errors
+import jobqueue
+
+from . import errors, versions
 from .attempts import Outcome, WorkerPool
 from .config import RunnerConfig
 from .db import Link
@@ -97,6 +106,9 @@ from .tally import Tally
 __all__ = ["Runner", "RunnerConfig", "run"]
 
 log = logging.getLogger("jobqueue.runner")
+
+# The database's version does not fit this runner's: as the CLI's refusals.
+EXIT_REFUSED = 1
 
 
 @dataclass(slots=True)
@@ -138,6 +150,8 @@ class Runner:
         self._intake = Intake(
             config, self.registry, self._slots, self._pool, self._results.add, self.name
         )
+        self._started = False  # the database's version was checked, and fits
+        self._refused = False  # it does not fit: the runner ends at once
         self._stopping = False
         self._grace_deadline = 0.0
         self._drained = False  # --burst: nothing left and nothing in flight
@@ -146,23 +160,10 @@ class Runner:
     # -- the loop ------------------------------------------------------------------
 
     def run(self) -> int:
-        """Runs until stopped (or drained, with burst); returns the exit code, 0."""
+        """Runs until stopped (or drained, with burst); returns the exit code:
+        0, or EXIT_REFUSED when the database's version does not fit."""
         previous = self._install_signal_handlers()
         logging.getLogger("psycopg").addFilter(_PSYCOPG_FILTER)  # once: filters are a set
-        cfg = self.config
-        log.info(
-            "runner %s started: concurrency %d, batch size %d, visibility timeout %d s, "
-            "handlers for %s%s",
-            self.name,
-            cfg.concurrency,
-            cfg.dequeue_size,
-            cfg.visibility_timeout,
-            ", ".join(self.registry.names()) or "no job type",
-            ", burst" if cfg.burst else "",
-        )
-        self._pool.start()
-        if self._listener:
-            self._listener.start()
         try:
             while not self._finished():
                 self._collect(self._wait_seconds())
@@ -173,6 +174,8 @@ class Runner:
             if self._listener:
                 self._listener.stop()
             self._db.close()
+        if self._refused:
+            return EXIT_REFUSED
         self._tally.summary(self.name)
         return 0
 
@@ -186,6 +189,8 @@ class Runner:
         if conn is None:
             return
         try:
+            if not self._started and not self._start(conn):
+                return
             if len(self._slots) or len(self._results):
                 self._leases.extend_due(conn)
             call = self._intake.call() if self._should_dequeue() else None
@@ -206,14 +211,42 @@ class Runner:
                 log.info("retrying after %s", errors.from_psycopg(exc).describe())
                 self._intake.more_work = True
             else:
-                # An answer we did not expect (say, the package is not
-                # installed): say it once, and try again every poll interval.
+                # An answer we did not expect (say, a grant missing): say it
+                # once, and try again every poll interval.
                 text = errors.from_psycopg(exc).describe()
                 if text != self._last_error:
                     log.error("database error (retrying every poll interval): %s", text)
                 self._last_error = text
                 self._intake.more_work = False
                 self._intake.last_dequeue = time.monotonic()
+
+    def _start(self, conn: psycopg.Connection[Any]) -> bool:
+        """Checks the database's version on the first connection; when it
+        fits, starts the handler threads and the listener. False when this
+        runner must not work with the database: said in one line."""
+        database_version, refusal = versions.check(conn, jobqueue.__version__)
+        if refusal is not None:
+            log.error("%s", refusal)
+            self._refused = True
+            return False
+        self._started = True
+        cfg = self.config
+        log.info(
+            "runner %s started (jobqueue %s, database %s): concurrency %d, batch size %d, "
+            "visibility timeout %d s, handlers for %s%s",
+            self.name,
+            jobqueue.__version__,
+            database_version,
+            cfg.concurrency,
+            cfg.dequeue_size,
+            cfg.visibility_timeout,
+            ", ".join(self.registry.names()) or "no job type",
+            ", burst" if cfg.burst else "",
+        )
+        self._pool.start()
+        if self._listener:
+            self._listener.start()
+        return True
 
     def _should_dequeue(self) -> bool:
         return self._intake.should_dequeue(
@@ -231,6 +264,8 @@ class Runner:
         return not len(self._slots) and not len(self._results)
 
     def _finished(self) -> bool:
+        if self._refused:
+            return True
         if self._drained:
             log.info("burst: no job left and nothing in flight")
             return True
