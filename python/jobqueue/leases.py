@@ -104,7 +104,8 @@ class LeaseKeeper:
             )
             attempt.extend_at = asked + self.config.poll_interval
             return
-        # Counted from before the call: the lease cannot end sooner than that.
+        # The database counts the seconds from the end of its call, the runner
+        # from before it: the runner's end of the lease comes first, never after.
         granted = float(row[0])
         attempt.lease_until = asked + granted
         attempt.extend_at = asked + granted / 2
