@@ -2,7 +2,8 @@
 
 Every subcommand takes --database-url (default: $DATABASE_URL). A refused
 call prints one line, ``jobqueue: error: [SQLSTATE] message; hint: ...``,
-and exits 1; bad usage exits 2.
+and exits 1; bad usage exits 2. `run` exits 1 with one log line, taking no
+job, when the database's jobqueue version does not fit the runner's.
 """
 
 from __future__ import annotations

@@ -70,8 +70,12 @@ def demo(url: str, count: int, concurrency: int) -> int:
     print(f"\n== submitted {len(ids)} sample_task jobs ({expected_failures} set to fail)\n")
 
     started = time.monotonic()
-    run(RunnerConfig(database_url=url, concurrency=concurrency, burst=True, poll_interval=0.2))
+    config = RunnerConfig(url, concurrency=concurrency, burst=True, poll_interval=0.2)
+    code = run(config)
     elapsed = time.monotonic() - started
+    if code:
+        print(f"\n== demo FAILED: the runner exited {code} (see its log above)")
+        return code
 
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(queries.get("job_count_by_status_among"), {"job_ids": ids})

@@ -31,9 +31,20 @@ from public.get_job(%(job_id)s::uuid) as j;
 -- name: job_cancel
 select public.cancel_job(%(job_id)s::uuid) as cancelled;
 
--- Acting for a user: the claims PostgREST would set, for this transaction only.
+-- Acting for a user: the claims PostgREST would set, for this transaction
+-- only. Returns the claims they replace (NULL: none were set), read before
+-- they are replaced, so that the call can put them back when it ends.
 -- name: request_set_claims
-select pg_catalog.set_config('request.jwt.claims', %(claims)s::text, true);
+with previous as materialized (
+    select pg_catalog.current_setting('request.jwt.claims', true) as claims
+)
+select p.claims as previous, pg_catalog.set_config('request.jwt.claims', %(claims)s::text, true)
+from previous as p;
+
+-- The claims a call replaced, back for the rest of the caller's transaction
+-- ('' where there were none: current_user_id() reads both as no claims).
+-- name: request_restore_claims
+select pg_catalog.set_config('request.jwt.claims', coalesce(%(claims)s::text, ''), true);
 
 -- ---------------------------------------------------------------------------
 -- Runner

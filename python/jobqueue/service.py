@@ -14,10 +14,12 @@ caller's, each call runs in a savepoint and commits with the caller's work
 it opens an autocommit connection of its own and closes it on `close()`.
 
 `acting_for(user_id)` returns a service whose calls run as that user: each
-call's transaction first sets ``request.jwt.claims`` to ``{"sub": user_id}``
-(as PostgREST does), so that a NULL user_id is taken from the claims and,
-once row-level security is in place, the database decides what the user may
-see and do.
+call first sets ``request.jwt.claims`` to ``{"sub": user_id}`` for its
+transaction (as PostgREST does), so that a NULL user_id is taken from the
+claims and, once row-level security is in place, the database decides what
+the user may see and do. The identity lasts for the call only: when the call
+ends, in success or in error, the claims in place before it are back, also
+in a transaction of the caller's that goes on after the call.
 """
 
 from __future__ import annotations
@@ -196,18 +198,36 @@ class JobQueueService:
         try:
             plain = self._claims is None if conn.autocommit else idle
             if plain:
-                with conn.cursor(row_factory=row_factory) as cur:
-                    self._set_claims(cur)
+                with conn.cursor(row_factory=row_factory) as cur, self._acting(conn):
                     yield cur
             else:
-                with conn.transaction(), conn.cursor(row_factory=row_factory) as cur:
-                    self._set_claims(cur)
+                with (
+                    conn.transaction(),
+                    conn.cursor(row_factory=row_factory) as cur,
+                    self._acting(conn),
+                ):
                     yield cur
         except psycopg.Error as exc:
             if not conn.autocommit and idle and not conn.closed:
                 conn.rollback()
             raise errors.from_psycopg(exc) from exc
 
-    def _set_claims(self, cur: psycopg.Cursor[Any]) -> None:
-        if self._claims is not None:
-            cur.execute(queries.get("request_set_claims"), {"claims": self._claims})
+    @contextmanager
+    def _acting(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """Runs the call as the acting user, if any. Claims set for the
+        transaction would outlive the call in a transaction of the caller's
+        (a savepoint's release keeps them), so the call puts back the claims
+        it replaced. An aborted call needs nothing: the rollback, to its
+        savepoint or of the transaction it started, undoes them."""
+        if self._claims is None:
+            yield
+            return
+        row = conn.execute(queries.get("request_set_claims"), {"claims": self._claims}).fetchone()
+        assert row is not None
+        try:
+            yield
+        finally:
+            # In autocommit the call's own transaction has ended with it.
+            usable = conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            if not conn.autocommit and usable:
+                conn.execute(queries.get("request_restore_claims"), {"claims": row[0]})

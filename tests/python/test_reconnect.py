@@ -57,7 +57,7 @@ def test_a_runner_holding_a_result_retries_before_its_lease_ends():
     job = Job(uuid.uuid4(), 7, "t", uuid.uuid4(), {}, 0)
     now = time.monotonic()
     attempt = Attempt(job, None, now - 25, lease_until=now + 5, extend_at=now - 10)
-    runner._state.results.append(Outcome(attempt, 0.1, data_references="{}"))
+    runner._results.add(Outcome(attempt, 0.1, data_references="{}"))
     grown_outage(runner._db)
 
     runner._wait_seconds()
