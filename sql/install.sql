@@ -43,7 +43,10 @@ select set_config('jobqueue.service_role', :'service_role', false);
 
 begin;
 \ir migrations/0001_initial.sql
+\ir migrations/0002_job_features.sql
 commit;
+
+\ir migrations/0002_job_features.online.sql
 
 begin;
 \ir src/010_settings.sql

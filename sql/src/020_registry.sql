@@ -18,11 +18,12 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
     values
-    ('submit_job(text, jsonb, uuid)', 'app'),
-    ('submit_jobs(text, jsonb[], uuid)', 'app'),
+    ('submit_job(text, jsonb, uuid, timestamp with time zone, integer, text)', 'app'),
+    ('submit_jobs(text, jsonb[], uuid, timestamp with time zone, integer, text[])', 'app'),
     ('validate_job_parameters(text, jsonb)', 'app'),
     ('get_job(uuid)', 'app'),
     ('cancel_job(uuid)', 'app'),
+    ('retry_job(uuid)', 'app'),
     ('dequeue_jobs(integer, integer)', 'runner'),
     ('complete_job(uuid, jsonb, bigint)', 'runner'),
     ('complete_jobs(uuid[], jsonb[], bigint[])', 'runner'),

@@ -54,41 +54,66 @@ begin
     );
 
     -- jobqueue.read_messages
-    -- What pgmq.read(queue, p_vt_seconds, p_qty) does, as one static,
-    -- plan-cached statement: locks up to p_qty visible messages, lowest
-    -- msg_id first, skipping locked ones; hides each for p_vt_seconds and
-    -- counts the read; returns their msg_id and message. Sets last_read_at
-    -- where the queue table has it (PGMQ 1.5 and later), as pgmq.read does.
+    -- What pgmq.read(queue, p_vt_seconds, p_qty) does, in priority order:
+    -- locks up to p_qty visible messages, skipping locked ones, the highest
+    -- priority first and, within a priority, the one visible longest first
+    -- (for new jobs: submit order); hides each for p_vt_seconds and counts
+    -- the read; returns their msg_id and message. Sets last_read_at where
+    -- the queue table has it (PGMQ 1.5 and later), as pgmq.read does.
+    -- It reads one priority at a time, each a range of the priority index
+    -- (migration 0002) that holds only visible messages, so that messages
+    -- not yet visible (delayed, in flight, parked) are never walked over,
+    -- however many there are: a read costs what it takes, plus one probe
+    -- per priority it looks at.
     execute format(
         $fn$
         create or replace function jobqueue.read_messages(p_qty integer, p_vt_seconds integer)
         returns table (read_msg_id bigint, read_message jsonb)
         language plpgsql
         set search_path = pg_catalog, pg_temp
-        -- One plan, kept for the session: a custom plan per p_qty took more
-        -- time to make than the statement takes to run. Without seq scans
-        -- and sorts that one plan is the one pgmq.read gets on a queue of
-        -- any size, whatever the statistics said when it was made: the
-        -- primary key in msg_id order, then each message by its msg_id.
+        -- One plan per statement, kept for the session: a custom plan per
+        -- call took more time to make than the statements take to run.
+        -- Without seq scans and sorts that one plan walks the priority
+        -- index on a queue of any size, whatever the statistics said when
+        -- it was made.
         set plan_cache_mode = force_generic_plan
         set enable_seqscan = off
         set enable_sort = off
         as $body$
+        declare
+            -- A value, not clock_timestamp() in the statements: a volatile
+            -- call cannot bound an index scan, and the scan would then walk
+            -- every message not yet visible of a priority.
+            v_now timestamptz := pg_catalog.clock_timestamp();
+            v_priority integer;
+            v_left integer := p_qty;
+            v_read integer;
         begin
-            return query
-            update pgmq.%1$I as q
-            set %2$s
-                vt = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_vt_seconds),
-                read_ct = q.read_ct + 1
-            where q.msg_id = any(array(
-                select v.msg_id
+            select %3$s into v_priority from pgmq.%1$I as v order by %3$s desc limit 1;
+            while v_priority is not null loop
+                return query
+                update pgmq.%1$I as q
+                set %2$s
+                    vt = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_vt_seconds),
+                    read_ct = q.read_ct + 1
+                where q.msg_id = any(array(
+                    select v.msg_id
+                    from pgmq.%1$I as v
+                    where %3$s = v_priority and v.vt <= v_now
+                    order by %3$s desc, v.vt, v.msg_id
+                    limit v_left
+                    for update skip locked
+                ))
+                returning q.msg_id, q.message;
+                get diagnostics v_read = row_count;
+                v_left := v_left - v_read;
+                exit when v_left <= 0;
+                select %3$s into v_priority
                 from pgmq.%1$I as v
-                where v.vt <= pg_catalog.clock_timestamp()
-                order by v.msg_id
-                limit p_qty
-                for update skip locked
-            ))
-            returning q.msg_id, q.message;
+                where %3$s < v_priority
+                order by %3$s desc
+                limit 1;
+            end loop;
         end;
         $body$
         $fn$,
@@ -101,7 +126,46 @@ begin
                     and a.attname = 'last_read_at' and not a.attisdropped
             ) then 'last_read_at = pg_catalog.clock_timestamp(),'
             else ''
-        end
+        end,
+        -- A message's priority as the priority index of migration 0002
+        -- computes it (the two expressions must stay the same for the index
+        -- to serve): its "priority" key, 0 when absent or not a number.
+        'case when pg_catalog.jsonb_typeof(v.message -> ''priority'') = ''number'''
+        ' then least(greatest((v.message ->> ''priority'')::numeric, -100), 100)::integer else 0 end'
+    );
+
+    -- jobqueue.wake_parked
+    -- Makes up to p_count parked messages of p_job_type visible again, the
+    -- oldest first; returns how many. A message is parked (its vt set to
+    -- 'infinity') while its job waits for a slot of its type (dequeue_jobs),
+    -- and found through the parked index of migration 0002, which holds
+    -- only those messages.
+    execute format(
+        $fn$
+        create or replace function jobqueue.wake_parked(p_job_type text, p_count integer)
+        returns integer
+        language plpgsql
+        set search_path = pg_catalog, pg_temp
+        as $body$
+        declare
+            v_woken integer;
+        begin
+            update pgmq.%1$I as q
+            set vt = pg_catalog.clock_timestamp()
+            where q.msg_id = any(array(
+                select v.msg_id
+                from pgmq.%1$I as v
+                where v.message ->> 'job_type' = p_job_type and v.vt = 'infinity'
+                order by v.message ->> 'job_type', v.msg_id
+                limit p_count
+                for update skip locked
+            ));
+            get diagnostics v_woken = row_count;
+            return v_woken;
+        end;
+        $body$
+        $fn$,
+        'q_' || v_queue
     );
 
     -- Wake idle runners (LISTEN jobqueue) whenever messages are sent.
@@ -134,9 +198,11 @@ as $$
 $$;
 
 -- jobqueue.job_message
--- The queue message of a job: {job_id, job_type, user_id, job_parameters}.
+-- The queue message of a job: {job_id, job_type, user_id, job_parameters},
+-- and its priority under the key "priority" when it is not 0 (read_messages
+-- reads messages in priority order).
 create or replace function jobqueue.job_message(
-    p_job_id uuid, p_job_type text, p_user_id uuid, p_job_parameters jsonb
+    p_job_id uuid, p_job_type text, p_user_id uuid, p_job_parameters jsonb, p_priority integer
 )
 returns jsonb
 language sql
@@ -144,20 +210,24 @@ language sql
 stable
 parallel safe
 as $$
-    select pg_catalog.jsonb_build_object(
-        'job_id', p_job_id,
-        'job_type', p_job_type,
-        'user_id', p_user_id,
-        'job_parameters', p_job_parameters
-    )
+    select case when p_priority = 0 then m.message else m.message || pg_catalog.jsonb_build_object('priority', p_priority) end
+    from (
+        select pg_catalog.jsonb_build_object(
+            'job_id', p_job_id,
+            'job_type', p_job_type,
+            'user_id', p_user_id,
+            'job_parameters', p_job_parameters
+        ) as message
+    ) as m
 $$;
 
 -- jobqueue.send_job_message
--- Sends p_job's queue message, visible after p_delay_seconds: the INSERT
--- that pgmq.send runs, as static SQL through jobqueue.queue_messages
--- (030_queue.sql), for the one-job paths (a retry, an orphan's re-send);
--- tg_jobs__enqueue sends new jobs' messages a statement at a time.
-create or replace function jobqueue.send_job_message(p_job public.jobs, p_delay_seconds integer)
+-- Sends p_job's queue message, visible once the job is due (its run_at; at
+-- once when it has none or it has passed): the INSERT that pgmq.send runs,
+-- as static SQL through jobqueue.queue_messages, for the one-job paths (a
+-- retry, an orphan's re-send); tg_jobs__enqueue sends new jobs' messages a
+-- statement at a time.
+create or replace function jobqueue.send_job_message(p_job public.jobs)
 returns void
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -165,8 +235,8 @@ as $$
 begin
     insert into jobqueue.queue_messages (vt, message)
     values (
-        pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_delay_seconds),
-        jobqueue.job_message(p_job.id, p_job.job_type, p_job.user_id, p_job.job_parameters)
+        greatest(pg_catalog.clock_timestamp(), p_job.run_at),
+        jobqueue.job_message(p_job.id, p_job.job_type, p_job.user_id, p_job.job_parameters, p_job.priority)
     );
 end;
 $$;

@@ -264,3 +264,56 @@ begin
     return case when v_retry then 'pending' else 'failed' end;
 end;
 $$;
+
+-- jobqueue.lock_job_type
+-- Serialises, until the end of the transaction, everything that counts or
+-- changes the processing jobs of one type with max_concurrency: dequeue_jobs
+-- taking a slot, and release_slots giving one back. Callers that need several
+-- types lock them in name order.
+create or replace function jobqueue.lock_job_type(p_job_type text)
+returns void
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+    select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('jobqueue.job_type'), pg_catalog.hashtext(p_job_type))
+$$;
+
+-- jobqueue.processing_count
+-- How many jobs of p_job_type are processing, as this transaction sees them.
+-- Reads only processing rows (jobs_status_idx): at most what the runners
+-- have taken.
+create or replace function jobqueue.processing_count(p_job_type text)
+returns integer
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select pg_catalog.count(*)::integer
+    from public.jobs as j
+    where j.status = 'processing' and j.job_type = p_job_type
+$$;
+
+-- jobqueue.release_slots
+-- After a job of p_job_type left processing (or its type's limit changed):
+-- wakes as many of the type's parked messages as it has free slots now (all
+-- of them when it has no limit any more). Returns how many it woke. Takes the
+-- type's lock, so that it cannot miss a message that a concurrent
+-- dequeue_jobs parks: that one commits first, or counts this job as finished.
+create or replace function jobqueue.release_slots(p_job_type text)
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_limit integer := (select t.max_concurrency from public.job_types as t where t.name = p_job_type);
+begin
+    perform jobqueue.lock_job_type(p_job_type);
+    return jobqueue.wake_parked(
+        p_job_type,
+        case
+            when v_limit is null then 2147483647
+            else greatest(v_limit - jobqueue.processing_count(p_job_type), 0)
+        end
+    );
+end;
+$$;

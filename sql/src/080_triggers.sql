@@ -40,8 +40,10 @@ $$;
 --   pending -> processing, processing -> completed, processing -> failed,
 --   pending -> failed, processing -> pending (a retry: retry_count rises).
 -- Anything else raises 55000. Keeping the status is always allowed.
--- Fills started_at (-> processing) and completed_at (-> completed, failed),
--- and moves updated_at on every update.
+-- Fills started_at (-> processing) and completed_at (-> completed, failed);
+-- a retry (processing -> pending) sets run_at to the end of its backoff,
+-- the type's retry_backoff_seconds * 2^(retry_count - 1), capped by
+-- settings.max_backoff_seconds. Moves updated_at on every update.
 create or replace function jobqueue.tg_jobs__transition()
 returns trigger
 language plpgsql
@@ -69,6 +71,13 @@ begin
             new.started_at := now();
         elsif new.status in ('completed', 'failed') then
             new.completed_at := coalesce(new.completed_at, now());
+        elsif old.status = 'processing' then
+            new.run_at := pg_catalog.clock_timestamp() + pg_catalog.make_interval(
+                secs => jobqueue.retry_delay_seconds(
+                    (select t.retry_backoff_seconds from public.job_types as t where t.name = new.job_type),
+                    new.retry_count
+                )
+            );
         end if;
     end if;
     new.updated_at := pg_catalog.clock_timestamp();
@@ -78,7 +87,8 @@ $$;
 
 -- jobqueue.tg_jobs__enqueue
 -- AFTER INSERT, once per statement: sends one PGMQ message per new job, in
--- the inserting transaction (a rollback leaves neither row nor message).
+-- the inserting transaction (a rollback leaves neither row nor message),
+-- invisible until the job's run_at when that is still to come.
 -- It runs the INSERT that pgmq.send() runs, on the queue table through
 -- jobqueue.queue_messages: that one static statement keeps its plan, while
 -- pgmq.send_batch() builds and plans its SQL anew on every call, which
@@ -90,7 +100,9 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
     insert into jobqueue.queue_messages (vt, message)
-    select pg_catalog.clock_timestamp(), jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters)
+    select
+        greatest(pg_catalog.clock_timestamp(), n.run_at),
+        jobqueue.job_message(n.id, n.job_type, n.user_id, n.job_parameters, n.priority)
     from new_jobs as n;
     return null;
 end;
@@ -102,8 +114,10 @@ $$;
 -- none) for the package's functions and hand-written SQL alike:
 --   -> completed, failed: deletes the job's messages;
 --   processing -> pending (a retry): deletes the old attempt's message, so
---     that its msg_id lease ends, and sends the next one, delayed by the
---     type's backoff for retry number retry_count.
+--     that its msg_id lease ends, and sends the next one, invisible until
+--     run_at (the end of the backoff, set by tg_jobs__transition);
+--   from processing, for a type with max_concurrency: frees the slot
+--     (jobqueue.release_slots), waking a job that waits for one.
 -- Locks: the package's functions already hold the job's message when they
 -- update the job. A hand-written update holds the job first: finishing then
 -- skips a message another transaction holds (the dequeuer holding it finds
@@ -124,13 +138,7 @@ begin
             where q.message ->> 'job_id' = new.id::text
             for update
         );
-        perform jobqueue.send_job_message(
-            new,
-            jobqueue.retry_delay_seconds(
-                (select t.retry_backoff_seconds from public.job_types as t where t.name = new.job_type),
-                new.retry_count
-            )
-        );
+        perform jobqueue.send_job_message(new);
     else
         delete from jobqueue.queue_messages as m
         where m.msg_id in (
@@ -139,6 +147,24 @@ begin
             for update skip locked
         );
     end if;
+    if old.status = 'processing'
+        and (select t.max_concurrency from public.job_types as t where t.name = new.job_type) is not null then
+        perform jobqueue.release_slots(new.job_type);
+    end if;
+    return null;
+end;
+$$;
+
+-- jobqueue.tg_job_types__release_slots
+-- AFTER UPDATE OF max_concurrency on public.job_types: a limit raised or
+-- removed lets waiting jobs of the type run at once.
+create or replace function jobqueue.tg_job_types__release_slots()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform jobqueue.release_slots(new.name);
     return null;
 end;
 $$;
@@ -173,3 +199,9 @@ when (
     and (new.status in ('completed', 'failed') or (old.status = 'processing' and new.status = 'pending'))
 )
 execute function jobqueue.tg_jobs__sync_queue();
+
+create or replace trigger job_types_900_release_slots
+after update of max_concurrency on public.job_types
+for each row
+when (old.max_concurrency is distinct from new.max_concurrency)
+execute function jobqueue.tg_job_types__release_slots();

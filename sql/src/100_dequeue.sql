@@ -4,14 +4,22 @@
 
 -- dequeue_jobs
 -- Takes up to batch_size jobs: reads visible messages (hiding them for
--- visibility_timeout_seconds) and turns each pending job into processing.
--- Returns fewer rows only when no visible message is left. Along the way,
+-- visibility_timeout_seconds), the highest priority first, and turns each
+-- pending job into processing. Returns fewer rows only when no visible
+-- message is left. A job of a type with max_concurrency is taken only
+-- while fewer than that many of its type are processing; otherwise its
+-- message is parked (vt 'infinity': never read again) until a job of the
+-- type leaves processing and frees a slot (jobqueue.release_slots), so that
+-- no call reads it in vain meanwhile. A job whose run_at is still to come
+-- is not taken: its message is invisible until then. Along the way,
 -- as recover_orphans() would: deletes messages of missing or finished jobs
 -- (and duplicates), archives poison messages, and ends attempts whose
 -- message came back while the job was still processing (JobTimeout, or a
 -- retry per its type).
--- Locks: each message (as pgmq.read: SKIP LOCKED), then its job. Concurrent
--- callers never receive the same job. Raises 22023 for bad arguments.
+-- Locks: each message (as pgmq.read: SKIP LOCKED), then the limited types of
+-- the batch in name order (jobqueue.lock_job_type: two concurrent calls never
+-- take the same last slot), then each job. Concurrent callers never receive
+-- the same job. Raises 22023 for bad arguments.
 create or replace function public.dequeue_jobs(batch_size integer default 1, visibility_timeout_seconds integer default 30)
 returns table (
     job_id uuid, msg_id bigint, job_type text, user_id uuid, job_parameters jsonb, retry_count integer
@@ -30,6 +38,14 @@ declare
     v_claimed_jobs uuid [] := '{}'::uuid [];
     v_message_job_id uuid;
     v_job public.jobs;
+    -- Types with max_concurrency, in name order, and their limits.
+    v_limited text [];
+    v_limits integer [];
+    -- The limited types this call has locked, and their free slots.
+    v_slot_types text [] := '{}'::text [];
+    v_slot_free integer [] := '{}'::integer [];
+    v_type text;
+    v_slot integer;
 begin
     if dequeue_jobs.batch_size is null or dequeue_jobs.batch_size not between 1 and 10000 then
         raise exception 'batch_size must be between 1 and 10000, not %', dequeue_jobs.batch_size
@@ -42,6 +58,13 @@ begin
             using errcode = '22023';
     end if;
 
+    select
+        coalesce(pg_catalog.array_agg(t.name order by t.name), '{}'),
+        pg_catalog.array_agg(t.max_concurrency order by t.name)
+    into v_limited, v_limits
+    from public.job_types as t
+    where t.max_concurrency is not null;
+
     loop
         v_asked := v_wanted;
         select
@@ -52,19 +75,49 @@ begin
         v_read := pg_catalog.cardinality(v_msg_ids);
         exit when v_read = 0;
 
+        if v_limited <> '{}' then
+            for v_type in
+                select distinct m.message ->> 'job_type'
+                from pg_catalog.unnest(v_messages) as m (message)
+                where m.message ->> 'job_type' = any(v_limited) and not m.message ->> 'job_type' = any(v_slot_types)
+                order by 1
+            loop
+                perform jobqueue.lock_job_type(v_type);
+                v_slot_types := v_slot_types || v_type;
+                v_slot_free := v_slot_free
+                    || v_limits[pg_catalog.array_position(v_limited, v_type)] - jobqueue.processing_count(v_type);
+            end loop;
+        end if;
+
         -- One job at a time, by primary key: a statement joining the batch
         -- to the table would be planned anew on every call (docs/performance.md).
         for v_i in 1 .. v_read loop
             v_message_job_id := jobqueue.message_job_id(v_messages[v_i]);
-            -- The common case: the message's job is pending, and is claimed.
-            -- A job locked meanwhile (cancel_job) is waited for and checked again.
-            -- "is true" keeps jobs_status_idx out of the plan: with statistics
-            -- older than a backlog of pending jobs, the planner would walk all
-            -- of them through it instead of looking the job up by id.
-            update public.jobs as j set status = 'processing'
-            where j.id = v_message_job_id and (j.status = 'pending') is true
-            returning j.* into v_job;
+            v_slot := pg_catalog.array_position(v_slot_types, v_messages[v_i] ->> 'job_type');
+            if v_slot is not null and v_slot_free[v_slot] <= 0 then
+                -- Its type is at its limit: park a pending job's message.
+                update jobqueue.queue_messages as m set vt = 'infinity'
+                where m.msg_id = v_msg_ids[v_i]
+                    and exists (
+                        select from public.jobs as j
+                        where j.id = v_message_job_id and (j.status = 'pending') is true
+                    );
+                continue when found;
+            else
+                -- The common case: the message's job is pending, and is
+                -- claimed. A job locked meanwhile (cancel_job) is waited
+                -- for and checked again. "is true" keeps jobs_status_idx out
+                -- of the plan: with statistics older than a backlog of pending
+                -- jobs, the planner would walk all of them through it instead
+                -- of looking the job up by id.
+                update public.jobs as j set status = 'processing'
+                where j.id = v_message_job_id and (j.status = 'pending') is true
+                returning j.* into v_job;
+            end if;
             if found then
+                if v_slot is not null then
+                    v_slot_free[v_slot] := v_slot_free[v_slot] - 1;
+                end if;
                 job_id := v_job.id;
                 msg_id := v_msg_ids[v_i];
                 job_type := v_job.job_type;

@@ -12,7 +12,10 @@
 --   orphans_requeued  pending jobs with no message: message re-sent,
 --       retry_count + 1;
 --   orphans_failed  the same, once retry_count has reached
---       settings.orphan_max_requeues: failed with error_type 'OrphanedJob'.
+--       settings.orphan_max_requeues: failed with error_type 'OrphanedJob';
+--   parked_woken  messages of jobs waiting for a slot of their type, made
+--       visible again because the type has free slots (after its limit was
+--       raised, for example: a finishing job wakes the next one itself).
 -- One sweep at a time (a transaction-level advisory lock): a concurrent call
 -- returns {"skipped": true} at once. Rows another transaction holds are
 -- skipped and left for the next sweep. Locks: messages then jobs in part 1;
@@ -33,12 +36,21 @@ declare
     v_retried integer := 0;
     v_requeued integer := 0;
     v_orphans_failed integer := 0;
+    v_woken integer := 0;
+    v_type text;
     v_message record;
     v_job public.jobs;
     v_msg_id bigint;
 begin
     if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('jobqueue'), 1) then
-        return pg_catalog.jsonb_build_object('skipped', true);
+        -- 4. Types with parked messages and free slots.
+    for v_type in
+        select distinct m.message ->> 'job_type' from jobqueue.queue_messages as m where m.vt = 'infinity'
+    loop
+        v_woken := v_woken + jobqueue.release_slots(v_type);
+    end loop;
+
+    return pg_catalog.jsonb_build_object('skipped', true);
     end if;
 
     -- 1. Visible messages that do not belong to a pending job.
@@ -145,9 +157,16 @@ begin
             v_orphans_failed := v_orphans_failed + 1;
         else
             update public.jobs as j set retry_count = j.retry_count + 1 where j.id = v_job.id;
-            perform jobqueue.send_job_message(v_job, 0);
+            perform jobqueue.send_job_message(v_job);
             v_requeued := v_requeued + 1;
         end if;
+    end loop;
+
+    -- 4. Types with parked messages and free slots.
+    for v_type in
+        select distinct m.message ->> 'job_type' from jobqueue.queue_messages as m where m.vt = 'infinity'
+    loop
+        v_woken := v_woken + jobqueue.release_slots(v_type);
     end loop;
 
     return pg_catalog.jsonb_build_object(
@@ -156,7 +175,8 @@ begin
         'timed_out_failed', v_failed,
         'timed_out_retried', v_retried,
         'orphans_requeued', v_requeued,
-        'orphans_failed', v_orphans_failed
+        'orphans_failed', v_orphans_failed,
+        'parked_woken', v_woken
     );
 end;
 $$;

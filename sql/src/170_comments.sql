@@ -5,9 +5,13 @@
 -- definition: edit those, then run the script (a test checks this file).
 
 comment on function public.cancel_job is
-$contract$A pending job becomes failed with error_type 'Cancelled' and its message
-is deleted: true. A job in any other status: false, nothing changed.
-P0002 for an unknown job, or another user's (the same answer).
+$contract$A pending or processing job becomes failed with error_type 'Cancelled'
+and its message is deleted: true. A running attempt's later result is then
+refused as lease_lost (and dropped by the runner), and NOTIFY
+jobqueue_cancel with the job id as payload tells the runner at once, so
+that the handler can stop early (Job.cancelled() in Python). A finished
+job: false, nothing changed. P0002 for an unknown job, or another user's
+(the same answer).
 Locks: the message, then the job (then, SKIP LOCKED, a message that a
 retry sent while it waited).$contract$;
 
@@ -31,14 +35,22 @@ jobs in id order.$contract$;
 
 comment on function public.dequeue_jobs is
 $contract$Takes up to batch_size jobs: reads visible messages (hiding them for
-visibility_timeout_seconds) and turns each pending job into processing.
-Returns fewer rows only when no visible message is left. Along the way,
+visibility_timeout_seconds), the highest priority first, and turns each
+pending job into processing. Returns fewer rows only when no visible
+message is left. A job of a type with max_concurrency is taken only
+while fewer than that many of its type are processing; otherwise its
+message is parked (vt 'infinity': never read again) until a job of the
+type leaves processing and frees a slot (jobqueue.release_slots), so that
+no call reads it in vain meanwhile. A job whose run_at is still to come
+is not taken: its message is invisible until then. Along the way,
 as recover_orphans() would: deletes messages of missing or finished jobs
 (and duplicates), archives poison messages, and ends attempts whose
 message came back while the job was still processing (JobTimeout, or a
 retry per its type).
-Locks: each message (as pgmq.read: SKIP LOCKED), then its job. Concurrent
-callers never receive the same job. Raises 22023 for bad arguments.$contract$;
+Locks: each message (as pgmq.read: SKIP LOCKED), then the limited types of
+the batch in name order (jobqueue.lock_job_type: two concurrent calls never
+take the same last slot), then each job. Concurrent callers never receive
+the same job. Raises 22023 for bad arguments.$contract$;
 
 comment on function public.extend_job_lease is
 $contract$The runner's heartbeat for a long job: hides the attempt's message for
@@ -83,17 +95,33 @@ $contract$The sweep. Returns the counts of what it did:
   orphans_requeued  pending jobs with no message: message re-sent,
       retry_count + 1;
   orphans_failed  the same, once retry_count has reached
-      settings.orphan_max_requeues: failed with error_type 'OrphanedJob'.
+      settings.orphan_max_requeues: failed with error_type 'OrphanedJob';
+  parked_woken  messages of jobs waiting for a slot of their type, made
+      visible again because the type has free slots (after its limit was
+      raised, for example: a finishing job wakes the next one itself).
 One sweep at a time (a transaction-level advisory lock): a concurrent call
 returns {"skipped": true} at once. Rows another transaction holds are
 skipped and left for the next sweep. Locks: messages then jobs in part 1;
 parts 2 and 3 lock jobs first but take message locks only with SKIP
 LOCKED, so they never wait in the other order.$contract$;
 
+comment on function public.retry_job is
+$contract$Submits a failed job again, as a new job: the same type, parameters, user
+and priority, to run now, without a dedup key, and with retry_of set to
+the failed job's id (which stays as it was: the state machine never moves
+a finished job). Returns the new job's id. 55000 for a job that is not
+failed; P0002 for an unknown job, or another user's (the same answer);
+22023 when its parameters no longer pass its type's schema.
+Locks: the failed job (FOR SHARE), so that two retries of it do not race
+a purge.$contract$;
+
 comment on function public.submit_job is
 $contract$Submits one job: validates it (22023), inserts it as pending and sends
 its PGMQ message in the caller's transaction. user_id NULL: taken from
-the request's auth context, 22023 when there is none. Returns the job id.$contract$;
+the request's auth context, 22023 when there is none. run_at, priority
+and dedup_key as for submit_jobs(): with a dedup_key that a pending or
+processing job of the type holds, returns that job's id and writes
+nothing. Returns the job id. A thin call of submit_jobs().$contract$;
 
 comment on function public.submit_jobs is
 $contract$Submits one job per element of job_parameters, all of job_type, for
@@ -102,7 +130,15 @@ role submits for a user_id other than its own identity (service roles may
 submit for anyone: docs/security.md). Validates every element and
 writes nothing if any is invalid (22023, as submit_job). Inserts pending
 jobs and sends their messages in the caller's transaction. Returns the
-new ids in the order of the array.$contract$;
+jobs' ids in the order of the array.
+run_at: when the jobs may run (NULL or past: at once; more than a year
+ahead: 22023). priority: -100 to 100, higher first (NULL: 0; else 22023).
+dedup_keys: one key or NULL per element (22023 for another length). An
+element whose key a pending or processing job of the same type holds
+(submitted earlier, or by an earlier element) is not inserted: its id is
+that job's; 42501, and nothing written, when that job is another user's
+and the caller may act only for its own identity.
+Locks: with keys, waits for a concurrent submit of the same key to end.$contract$;
 
 comment on function public.validate_job_parameters is
 $contract$Checks job parameters for a job type, as submit_job() does: raises 22023

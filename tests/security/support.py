@@ -41,11 +41,12 @@ ARCHIVE_TABLE = "pgmq.a_job_queue"
 
 APP_FUNCTIONS = frozenset(
     {
-        "submit_job(text,jsonb,uuid)",
-        "submit_jobs(text,jsonb[],uuid)",
+        "submit_job(text,jsonb,uuid,timestamp with time zone,integer,text)",
+        "submit_jobs(text,jsonb[],uuid,timestamp with time zone,integer,text[])",
         "validate_job_parameters(text,jsonb)",
         "get_job(uuid)",
         "cancel_job(uuid)",
+        "retry_job(uuid)",
     }
 )
 RUNNER_FUNCTIONS = frozenset(

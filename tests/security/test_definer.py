@@ -27,7 +27,8 @@ from .support import (
 # The functions that run with the owner's rights; docs/security.md says how
 # each one checks its caller.
 DEFINER_FUNCTIONS = {
-    "submit_jobs(text,jsonb[],uuid)",
+    "submit_jobs(text,jsonb[],uuid,timestamp with time zone,integer,text[])",
+    "retry_job(uuid)",
     "validate_job_parameters(text,jsonb)",
     "get_job(uuid)",
     "cancel_job(uuid)",
@@ -103,7 +104,7 @@ UNPINNED_HELPERS = {
     "jobqueue.queue_name()",
     "jobqueue.caller_role()",
     "jobqueue.message_job_id(jsonb)",
-    "jobqueue.job_message(uuid,text,uuid,jsonb)",
+    "jobqueue.job_message(uuid,text,uuid,jsonb,integer)",
     "jobqueue.supabase_roles_exist()",
     "jobqueue.check_json_schema(jsonb,jsonb,text)",
 }
@@ -136,6 +137,7 @@ def test_the_identity_helpers_pass_plpgsql_check_without_an_auth_schema(tx):
         "   p.oid,"
         "   case when p.prorettype = 'trigger'::regtype then"
         "     case when p.proname = 'tg_queue__notify' then 'pgmq.q_job_queue'::regclass"
+        "     when starts_with(p.proname, 'tg_job_types') then 'public.job_types'::regclass"
         "     else 'public.jobs'::regclass end"
         "   else 0 end,"
         "   newtable => case when p.proname = 'tg_jobs__enqueue' then 'new_jobs' end,"

@@ -79,8 +79,8 @@ def job_in(conn, status):
     return job_id
 
 
-@pytest.mark.parametrize("status", ["processing", "completed", "failed"])
-def test_cancel_job_of_a_job_not_pending_is_false_and_changes_nothing(tx, status):
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_cancel_job_of_a_finished_job_is_false_and_changes_nothing(tx, status):
     job_id = job_in(tx, status)
     before, queue = job(tx, job_id), messages(tx)
 
@@ -88,6 +88,23 @@ def test_cancel_job_of_a_job_not_pending_is_false_and_changes_nothing(tx, status
 
     assert job(tx, job_id) == before
     assert messages(tx) == queue
+
+
+def test_cancel_job_of_a_processing_job_fails_it_and_ends_its_lease(db, connect):
+    job_id = submit(db)
+    msg_id = take(db, job_id)
+    listener = connect()
+    listener.execute("listen jobqueue_cancel")
+
+    assert cancel(db, job_id) is True
+
+    row = job(db, job_id)
+    assert (row["status"], row["error_type"]) == ("failed", "Cancelled")
+    assert messages(db, job_id) == []
+    assert [n.payload for n in listener.notifies(timeout=10, stop_after=1)] == [str(job_id)]
+    # The running attempt's result is refused: its lease is gone.
+    with raises(db, "55000", "no longer current"):
+        db.execute("select complete_job(%s, null, %s)", (job_id, msg_id))
 
 
 def test_cancelling_twice_is_true_then_false(tx):

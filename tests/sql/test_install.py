@@ -133,7 +133,7 @@ def test_install_creates_the_documented_objects(new_db):
     assert columns == [
         "id", "job_type", "status", "user_id", "job_parameters", "error_message", "error_type",
         "error_context", "data_references", "retry_count", "created_at", "updated_at",
-        "started_at", "completed_at",
+        "started_at", "completed_at", "run_at", "priority", "dedup_key", "retry_of",
     ]  # fmt: skip
     assert {"jobs_status_idx", "jobs_user_id_idx", "jobs_created_at_idx"} <= set(indexes)
     assert queue == "job_queue"
@@ -207,7 +207,10 @@ def test_an_old_signature_of_an_api_function_is_dropped(new_db):
             " where proname in ('submit_job', 'cancel_job')"
             " and pronamespace = 'public'::regnamespace",
         )
-        assert signatures == ["cancel_job(uuid)", "submit_job(text,jsonb,uuid)"]
+        assert signatures == [
+            "cancel_job(uuid)",
+            "submit_job(text,jsonb,uuid,timestamp with time zone,integer,text)",
+        ]
         # The call that was ambiguous with the old overload resolves again.
         job_id = value(conn, "select submit_job('sample_task', '{}', %s)", (USER,))
         assert value(conn, "select cancel_job(%s)", (job_id,)) is True
@@ -254,11 +257,15 @@ def test_concurrent_installs_queue_up_and_both_succeed(empty_db):
 # the batch forms the runner uses.
 API = {
     "submit_job": (
-        "job_type text, job_parameters jsonb DEFAULT NULL::jsonb, user_id uuid DEFAULT NULL::uuid",
+        "job_type text, job_parameters jsonb DEFAULT NULL::jsonb, user_id uuid DEFAULT NULL::uuid,"
+        " run_at timestamp with time zone DEFAULT NULL::timestamp with time zone,"
+        " priority integer DEFAULT 0, dedup_key text DEFAULT NULL::text",
         "uuid",
     ),
     "submit_jobs": (
-        "job_type text, job_parameters jsonb[], user_id uuid DEFAULT NULL::uuid",
+        "job_type text, job_parameters jsonb[], user_id uuid DEFAULT NULL::uuid,"
+        " run_at timestamp with time zone DEFAULT NULL::timestamp with time zone,"
+        " priority integer DEFAULT 0, dedup_keys text[] DEFAULT NULL::text[]",
         "SETOF uuid",
     ),
     "validate_job_parameters": ("job_type text, job_parameters jsonb", "void"),
@@ -289,6 +296,7 @@ API = {
     ),
     "extend_job_lease": ("job_id uuid, msg_id bigint, seconds integer", "timestamp with time zone"),
     "cancel_job": ("job_id uuid", "boolean"),
+    "retry_job": ("job_id uuid", "uuid"),
     "get_job": ("job_id uuid", "jobs"),
     "recover_orphans": ("", "jsonb"),
 }

@@ -29,6 +29,7 @@ NOTHING = {
     "timed_out_retried": 0,
     "orphans_requeued": 0,
     "orphans_failed": 0,
+    "parked_woken": 0,
 }
 
 
@@ -280,6 +281,7 @@ def test_one_sweep_handles_every_case_and_reports_each_count(tx):
         "timed_out_retried": 1,
         "orphans_requeued": 1,
         "orphans_failed": 1,
+        "parked_woken": 0,
     }
     check_invariant(tx)
     assert recover(tx) == NOTHING
