@@ -3,11 +3,16 @@
 The template is installed with psql and sql/install.sql (support.db), exactly
 as a user installs it; it has no pg_cron (pg_cron lives in the cron database
 only, whose launcher stays connected there, so it cannot be a template).
+
+Every test is marked with its layer, the folder it sits in under tests/, so
+that `pytest -m sql` runs one layer. pyproject.toml registers one marker per
+folder; pytest warns of an unknown mark for a new folder until it is added.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,6 +24,17 @@ from support.db import (
     install,
     url_for,
 )
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test with the folder under tests/ it sits in."""
+    for item in items:
+        if item.path.is_relative_to(TESTS):
+            parts = item.path.relative_to(TESTS).parts
+            if len(parts) > 1:
+                item.add_marker(parts[0])
 
 
 @pytest.fixture(scope="session")
