@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, cpu, db, drain, latency, profile, report, scale, submit, whatif
+from bench import baselines, cpu, db, drain, latency, profile, report, scale, submit
 from bench.results import Results, Target
 from bench.runner import runner_missing
 from bench.settings import SCENARIOS, Settings
@@ -37,8 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database",
         default="jobqueue_bench",
-        help="name of the benchmark database "
-        "(dropped and recreated, as are NAME_scale_N, NAME_whatif and NAME_whatif_base) "
+        help="name of the benchmark database (dropped and recreated, as are NAME_scale_N) "
         "(default %(default)s)",
     )
     parser.add_argument("--runs", type=int, help="runs per figure, the median is kept (default 3)")
@@ -52,14 +51,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scaling",
         action="store_true",
         help="also drain with 1, 2, 4 runner processes x concurrency 1, 2, 4, 8",
-    )
-    parser.add_argument(
-        "--whatif",
-        nargs="?",
-        const="all",
-        metavar="VARIANTS",
-        help="also measure the SQL prototypes of bench/sql/whatif.sql against the package: "
-        "all of them, or the comma-separated VARIANTS",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--results", type=Path, help="where to write the JSON results")
@@ -79,13 +70,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
             chart_path=s.out_dir / "bench-quick.png",
         )
     changes: dict[str, Any] = {"scaling": args.scaling, "keep": args.keep}
-    if args.whatif:
-        known = [v.name for v in whatif.VARIANTS[1:]]
-        wanted = known if args.whatif == "all" else [x.strip() for x in args.whatif.split(",")]
-        unknown = sorted(set(wanted) - set(known))
-        if unknown:
-            sys.exit(f"unknown what-if variant(s): {', '.join(unknown)}; known: {', '.join(known)}")
-        changes["whatif"] = tuple(wanted)
     if args.runs:
         changes["runs"] = args.runs
     if args.seconds:
@@ -465,12 +449,6 @@ class Bench:
         if got:
             self.results.sections["scaling"] = got
 
-    def whatif(self) -> None:
-        self.say("what-if: SQL prototypes against the installed package")
-        got = self.attempt("what-if", lambda: whatif.run(self.s.server_url, self.s, self.say))
-        if got:
-            self.results.sections["whatif"] = got
-
     # -- output ------------------------------------------------------------------
 
     def finish(self) -> str:
@@ -507,7 +485,6 @@ class Bench:
             ("cpu", report.cpu_detail),
             ("profile", report.profile_detail),
             ("scaling", report.scaling_detail),
-            ("whatif", report.whatif_detail),
         ):
             if key in r.sections:
                 parts.append("")
@@ -543,8 +520,6 @@ def main(argv: list[str] | None = None) -> int:
             bench.profile()
         if s.scaling:
             bench.scaling()
-        if s.whatif:
-            bench.whatif()
     finally:
         bench.finish()
         bench.cleanup()

@@ -46,14 +46,6 @@ def get(name: str) -> str:
         raise KeyError(f"bench/sql/queries.sql has no query named {name!r}") from None
 
 
-def whatif_block(name: str) -> str:
-    """A block of whatif.sql."""
-    try:
-        return _file("whatif.sql")[name]
-    except KeyError:
-        raise KeyError(f"bench/sql/whatif.sql has no block named {name!r}") from None
-
-
 def pgbench_script(name: str) -> Path:
     path = PGBENCH_DIR / f"{name}.sql"
     if not path.is_file():

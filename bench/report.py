@@ -161,37 +161,6 @@ def profile_detail(profiles: list[dict[str, Any]], limit: int = 10) -> str:
     return "\n".join(out)
 
 
-def whatif_detail(section: dict[str, Any]) -> str:
-    metrics = section["metrics"]
-    rows = []
-    for v in section["variants"]:
-        if v["error"]:
-            rows.append([v["name"], *["" for _ in metrics], f"could not apply: {v['error']}"])
-            continue
-        cells = []
-        for m in metrics:
-            value = v["median"].get(m)
-            change = v.get("change", {}).get(m)
-            if value is None:
-                cells.append("-")
-            elif m == "hot_jobs":
-                cells.append(f"{value * 100:.0f}%")
-            elif change is not None:
-                cells.append(f"{value:.0f} ({change * 100:+.0f}%)")
-            else:
-                cells.append(f"{value:.0f}")
-        rows.append([v["name"], *cells, v["description"]])
-    legend = "\n".join(f"  {k}: {label}" for k, label in metrics.items())
-    return (
-        "What-if: SQL prototypes (bench/sql/whatif.sql), backend CPU microseconds per job, "
-        "medians; in brackets the median change against the installed package measured just "
-        "before (pairs). insert_one is untouched by every variant: its changes are the noise.\n"
-        + legend
-        + "\n"
-        + _table(rows, ["variant", *metrics, "what changes"])
-    )
-
-
 def cpu_detail(section: dict[str, Any]) -> str:
     rows = []
     base = {k: v["median"] for k, v in section.items()}
