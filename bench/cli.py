@@ -198,13 +198,12 @@ class Bench:
                 baseline="baseline_a",
                 note="the data model's writes alone: no submit_job can be faster",
             )
-            kind = submit.client_kind()
-            self.say(f"  1: submit_job from Python ({kind})")
+            self.say("  1: submit_job from Python (JobQueueService)")
             self.measure(
                 "1 submit_job (Python)",
                 lambda: submit.submit_one_python(url, s),
                 "submit_python",
-                f"1 submit_job, Python ({kind}), 1 client",
+                "1 submit_job, Python (JobQueueService), 1 client",
                 "jobs/s",
                 baseline="baseline_a",
                 note="reported beside the pgbench figure; no target",

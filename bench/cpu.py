@@ -57,17 +57,13 @@ def _finish(conn: psycopg.Connection[Any], taken: list[tuple[Any, ...]], many: b
             conn.execute(queries.get("job_complete"), {"job_id": job_id, "msg_id": msg_id})
 
 
-def _has_many(conn: psycopg.Connection[Any]) -> bool:
-    return bool(conn.execute(queries.get("has_complete_jobs")).fetchone()[0])  # type: ignore[index]
-
-
 def _drain(batch: int) -> Work:
-    """dequeue_jobs(batch), then the jobs' completions as the runner records
-    them: complete_jobs() for a batch (where the package has it), the single
-    complete_job for batches of one."""
+    """dequeue_jobs(batch), then the jobs' completions: complete_jobs() for
+    a batch, as the runner records them, the single complete_job for
+    batches of one."""
 
     def work(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
-        many = batch > 1 and _has_many(conn)
+        many = batch > 1
         done = 0
         dequeue = queries.get("job_dequeue")
         while done < jobs:
@@ -89,7 +85,6 @@ def _pickup(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
     """One job at a time, as an idle runner takes it: another session
     submits a job, then this one calls dequeue_jobs(PICKUP_BATCH) and records
     the completion as the runner does. Only this session's backend counts."""
-    many = _has_many(conn)
     dequeue = queries.get("job_dequeue")
     submit = queries.get("job_submit")
     params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
@@ -98,7 +93,7 @@ def _pickup(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
         for _ in range(jobs):
             submitter.execute(submit, params)
             taken = conn.execute(dequeue, {"batch_size": PICKUP_BATCH}).fetchall()
-            _finish(conn, taken, many)
+            _finish(conn, taken, many=True)
             done += len(taken)
     return done
 
@@ -144,9 +139,7 @@ def workloads(s: Settings) -> list[Workload]:
             jobs_factor=10,
         ),
         Workload("drain_1", "dequeue_jobs(1) + complete_job", _drain(1), "jobs"),
-        Workload(
-            "drain_10", "dequeue_jobs(10) + complete_jobs (or 10 complete_job)", _drain(10), "jobs"
-        ),
+        Workload("drain_10", "dequeue_jobs(10) + complete_jobs", _drain(10), "jobs"),
         Workload(
             "pickup",
             f"pickup: dequeue_jobs({PICKUP_BATCH}) with 1 job visible, then its completion",

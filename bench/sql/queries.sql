@@ -125,10 +125,6 @@ select d.job_id, d.msg_id from public.dequeue_jobs(%(batch_size)s::integer, 30) 
 -- name: job_complete
 select public.complete_job(%(job_id)s::uuid, null::jsonb, %(msg_id)s::bigint);
 
--- The batch form the runner records results with, where the package has it.
--- name: has_complete_jobs
-select pg_catalog.to_regprocedure('public.complete_jobs(uuid[], jsonb[], bigint[])') is not null;
-
 -- name: jobs_complete_many
 select count(*)
 from public.complete_jobs(%(job_ids)s::uuid [], null::jsonb [], %(msg_ids)s::bigint []) as c;
