@@ -50,7 +50,7 @@ help:
 	@echo "make demo     install, submit sample jobs, drain them with the runner, print the outcome"
 	@echo "make psql     open psql on the database (DATABASE_URL or the local cluster)"
 	@echo "make migrate  install or upgrade the SQL package in the database"
-	@echo "make bench    run the benchmark suite (bench/results.json)"
+	@echo "make bench    run the benchmark suite (results in bench/out/, chart in docs/img/)"
 	@echo "make chaos    run the full fault-injection suite"
 	@echo "make stop     stop the local cluster"
 

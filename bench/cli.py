@@ -53,8 +53,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also drain with 1, 2, 4 runner processes x concurrency 1, 2, 4, 8",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
-    parser.add_argument("--results", type=Path, help="where to write the JSON results")
-    parser.add_argument("--chart", type=Path, help="where to write the PNG chart")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where to write the JSON results (default bench/out/results.json)",
+    )
+    parser.add_argument(
+        "--chart", type=Path, help="where to write the PNG chart (default docs/img/bench.png)"
+    )
     return parser.parse_args(argv)
 
 

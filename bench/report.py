@@ -1,4 +1,4 @@
-"""The run's output: the table on stdout, bench/results.json, and the chart."""
+"""The run's output: the table on stdout, the JSON results, and the chart."""
 
 from __future__ import annotations
 

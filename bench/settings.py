@@ -8,6 +8,9 @@ from pathlib import Path
 from bench.db import REPO
 
 SCENARIOS = ("baselines", "submit", "batch", "drain", "latency", "scale", "profile")
+# Everything a run writes but the chart: results, report, logs, the snapshot
+# (ignored by git). docs/performance.md carries the table worth keeping.
+OUT = REPO / "bench" / "out"
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class Settings:
     scaling: bool = False  # drain with 1, 2, 4 runner processes x concurrency 1, 2, 4, 8
     scaling_jobs: int = 20_000
     keep: bool = False  # keep the benchmark databases afterwards
-    out_dir: Path = REPO / "bench" / "out"
-    results_path: Path = REPO / "bench" / "results.json"
+    out_dir: Path = OUT
+    results_path: Path = OUT / "results.json"
     chart_path: Path = REPO / "docs" / "img" / "bench.png"
     quick: bool = False
 
