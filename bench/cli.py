@@ -16,7 +16,6 @@ from typing import Any
 
 from bench import baselines, cpu, db, drain, latency, profile, report, scale, submit
 from bench.results import Results, Target
-from bench.runner import runner_missing
 from bench.settings import SCENARIOS, Settings
 from bench.stats import median, percentile
 
@@ -99,7 +98,6 @@ class Bench:
         self.results = Results()
         self.t0 = time.monotonic()
         self.url = ""
-        self.runner_problem: str | None = None
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
@@ -156,16 +154,6 @@ class Bench:
             },
         }
         print(report.durability(server), flush=True)
-        if self.wants("drain") or self.wants("latency") or s.scaling:
-            self.runner_problem = runner_missing()
-            if self.runner_problem:
-                self.say(f"the runner cannot be used: {self.runner_problem}")
-                for scenario in (
-                    "3 drain (jobqueue run)",
-                    "4 pickup latency",
-                    "6 runner footprint",
-                ):
-                    self.results.skip(scenario, f"not run: {self.runner_problem}")
 
     # -- the runs ------------------------------------------------------------------
 
@@ -247,7 +235,7 @@ class Bench:
             )
         if self.wants("drain"):
             self.drain_run()
-        if self.wants("latency") and not self.runner_problem:
+        if self.wants("latency"):
             self.say(
                 f"  4: pickup latency, {s.latency_jobs} jobs {s.latency_gap * 1000:.0f} ms apart"
             )
@@ -304,8 +292,6 @@ class Bench:
             baseline="baseline_b",
             note="the data model's writes alone, no triggers: no drain can be faster",
         )
-        if self.runner_problem:
-            return
         self.say(f"  3: drain {s.drain_jobs} jobs with jobqueue run --burst --concurrency {c}")
         got = self.attempt(
             "3 drain (jobqueue run)",
@@ -446,9 +432,6 @@ class Bench:
             self.results.sections["cpu"] = section
 
     def scaling(self) -> None:
-        if self.runner_problem:
-            self.results.skip("scaling", f"not run: {self.runner_problem}")
-            return
         self.say("scaling: drain by runner processes x concurrency")
         got = self.attempt("scaling", lambda: drain.scaling(self.url, self.s, self.s.out_dir))
         if got:
