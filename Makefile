@@ -50,7 +50,7 @@ help:
 	@echo "make demo     install, submit sample jobs, drain them with the runner, print the outcome"
 	@echo "make psql     open psql on the database (DATABASE_URL or the local cluster)"
 	@echo "make migrate  install or upgrade the SQL package in the database"
-	@echo "make bench    run the benchmark suite (bench/results.json)"
+	@echo "make bench    run the benchmark suite (results in bench/out/, chart in docs/img/)"
 	@echo "make chaos    run the full fault-injection suite"
 	@echo "make stop     stop the local cluster"
 
@@ -80,7 +80,9 @@ $(STAMPS)/venv: pyproject.toml | $(STAMPS)/deps
 	@touch $@
 
 # pgmq's official extension SQL ships inside its PyPI package; install it as a
-# real extension so that CREATE EXTENSION pgmq behaves as on Supabase.
+# real extension so that CREATE EXTENSION pgmq behaves as on Supabase. Only
+# the local cluster needs it from here: a server that DATABASE_URL names
+# reads its own extension directory, not this machine's.
 pgmq-extension: $(STAMPS)/venv
 	@$(PY) scripts/install_pgmq_extension.py --sharedir "$$($(PG_BIN)/pg_config --sharedir)"
 
@@ -106,7 +108,7 @@ $(PGDATA)/PG_VERSION: | $(STAMPS)/deps
 	  "log_min_messages = warning" \
 	  | $(AS_PG) tee -a $(PGDATA)/postgresql.conf >/dev/null
 
-start: pgmq-extension cluster
+start: $(if $(USER_URL),,pgmq-extension) cluster
 	@if [ -n "$(USER_URL)" ]; then exit 0; fi; \
 	if ! $(AS_PG) $(PG_BIN)/pg_ctl -D $(PGDATA) status >/dev/null 2>&1; then \
 	  $(AS_PG) $(PG_BIN)/pg_ctl -D $(PGDATA) -l $(PGLOG) -w -t 60 start >/dev/null; \

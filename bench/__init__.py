@@ -2,5 +2,6 @@
 
 Creates its own databases on the server of DATABASE_URL, measures the
 baselines with pgbench and every scenario against them in the same run, and
-writes bench/results.json and a chart. See docs/performance.md.
+writes its results to bench/out/ (ignored by git) and the chart to
+docs/img/bench.png. See docs/performance.md.
 """

@@ -14,9 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, cpu, db, drain, latency, profile, report, scale, submit, whatif
+from bench import baselines, cpu, db, drain, latency, profile, report, scale, submit
 from bench.results import Results, Target
-from bench.runner import runner_missing
 from bench.settings import SCENARIOS, Settings
 from bench.stats import median, percentile
 
@@ -37,8 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database",
         default="jobqueue_bench",
-        help="name of the benchmark database "
-        "(dropped and recreated, as are NAME_scale_N, NAME_whatif and NAME_whatif_base) "
+        help="name of the benchmark database (dropped and recreated, as are NAME_scale_N) "
         "(default %(default)s)",
     )
     parser.add_argument("--runs", type=int, help="runs per figure, the median is kept (default 3)")
@@ -53,17 +51,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also drain with 1, 2, 4 runner processes x concurrency 1, 2, 4, 8",
     )
-    parser.add_argument(
-        "--whatif",
-        nargs="?",
-        const="all",
-        metavar="VARIANTS",
-        help="also measure the SQL prototypes of bench/sql/whatif.sql against the package: "
-        "all of them, or the comma-separated VARIANTS",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
-    parser.add_argument("--results", type=Path, help="where to write the JSON results")
-    parser.add_argument("--chart", type=Path, help="where to write the PNG chart")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where to write the JSON results (default bench/out/results.json)",
+    )
+    parser.add_argument(
+        "--chart", type=Path, help="where to write the PNG chart (default docs/img/bench.png)"
+    )
     return parser.parse_args(argv)
 
 
@@ -79,13 +75,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
             chart_path=s.out_dir / "bench-quick.png",
         )
     changes: dict[str, Any] = {"scaling": args.scaling, "keep": args.keep}
-    if args.whatif:
-        known = [v.name for v in whatif.VARIANTS[1:]]
-        wanted = known if args.whatif == "all" else [x.strip() for x in args.whatif.split(",")]
-        unknown = sorted(set(wanted) - set(known))
-        if unknown:
-            sys.exit(f"unknown what-if variant(s): {', '.join(unknown)}; known: {', '.join(known)}")
-        changes["whatif"] = tuple(wanted)
     if args.runs:
         changes["runs"] = args.runs
     if args.seconds:
@@ -109,7 +98,6 @@ class Bench:
         self.results = Results()
         self.t0 = time.monotonic()
         self.url = ""
-        self.runner_problem: str | None = None
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
@@ -166,16 +154,6 @@ class Bench:
             },
         }
         print(report.durability(server), flush=True)
-        if self.wants("drain") or self.wants("latency") or s.scaling:
-            self.runner_problem = runner_missing()
-            if self.runner_problem:
-                self.say(f"the runner cannot be used: {self.runner_problem}")
-                for scenario in (
-                    "3 drain (jobqueue run)",
-                    "4 pickup latency",
-                    "6 runner footprint",
-                ):
-                    self.results.skip(scenario, f"not run: {self.runner_problem}")
 
     # -- the runs ------------------------------------------------------------------
 
@@ -214,13 +192,12 @@ class Bench:
                 baseline="baseline_a",
                 note="the data model's writes alone: no submit_job can be faster",
             )
-            kind = submit.client_kind()
-            self.say(f"  1: submit_job from Python ({kind})")
+            self.say("  1: submit_job from Python (JobQueueService)")
             self.measure(
                 "1 submit_job (Python)",
                 lambda: submit.submit_one_python(url, s),
                 "submit_python",
-                f"1 submit_job, Python ({kind}), 1 client",
+                "1 submit_job, Python (JobQueueService), 1 client",
                 "jobs/s",
                 baseline="baseline_a",
                 note="reported beside the pgbench figure; no target",
@@ -258,7 +235,7 @@ class Bench:
             )
         if self.wants("drain"):
             self.drain_run()
-        if self.wants("latency") and not self.runner_problem:
+        if self.wants("latency"):
             self.say(
                 f"  4: pickup latency, {s.latency_jobs} jobs {s.latency_gap * 1000:.0f} ms apart"
             )
@@ -315,8 +292,6 @@ class Bench:
             baseline="baseline_b",
             note="the data model's writes alone, no triggers: no drain can be faster",
         )
-        if self.runner_problem:
-            return
         self.say(f"  3: drain {s.drain_jobs} jobs with jobqueue run --burst --concurrency {c}")
         got = self.attempt(
             "3 drain (jobqueue run)",
@@ -457,19 +432,10 @@ class Bench:
             self.results.sections["cpu"] = section
 
     def scaling(self) -> None:
-        if self.runner_problem:
-            self.results.skip("scaling", f"not run: {self.runner_problem}")
-            return
         self.say("scaling: drain by runner processes x concurrency")
         got = self.attempt("scaling", lambda: drain.scaling(self.url, self.s, self.s.out_dir))
         if got:
             self.results.sections["scaling"] = got
-
-    def whatif(self) -> None:
-        self.say("what-if: SQL prototypes against the installed package")
-        got = self.attempt("what-if", lambda: whatif.run(self.s.server_url, self.s, self.say))
-        if got:
-            self.results.sections["whatif"] = got
 
     # -- output ------------------------------------------------------------------
 
@@ -507,7 +473,6 @@ class Bench:
             ("cpu", report.cpu_detail),
             ("profile", report.profile_detail),
             ("scaling", report.scaling_detail),
-            ("whatif", report.whatif_detail),
         ):
             if key in r.sections:
                 parts.append("")
@@ -543,8 +508,6 @@ def main(argv: list[str] | None = None) -> int:
             bench.profile()
         if s.scaling:
             bench.scaling()
-        if s.whatif:
-            bench.whatif()
     finally:
         bench.finish()
         bench.cleanup()

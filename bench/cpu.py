@@ -22,8 +22,8 @@ Work = Callable[[psycopg.Connection[Any], int, str], int]  # (conn, jobs wanted,
 
 
 def _submit_one(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
-    query = queries.get("job_submit")
-    params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
+    query = queries.product("job_submit")
+    params = {"job_type": "sample_task", "job_parameters": "{}", "user_id": db.USER_ID}
     for _ in range(jobs):
         conn.execute(query, params)
     return jobs
@@ -48,30 +48,36 @@ def _finish(conn: psycopg.Connection[Any], taken: list[tuple[Any, ...]], many: b
         return
     if many:
         conn.execute(
-            queries.get("jobs_complete_many"),
-            {"job_ids": [t[0] for t in taken], "msg_ids": [t[1] for t in taken]},
-        )
+            queries.product("job_complete_many"),
+            {
+                "job_ids": [t[0] for t in taken],
+                "data_references": None,
+                "msg_ids": [t[1] for t in taken],
+            },
+        ).fetchall()
         return
+    complete = queries.product("job_complete")
     with conn.transaction():
-        for job_id, msg_id in taken:
-            conn.execute(queries.get("job_complete"), {"job_id": job_id, "msg_id": msg_id})
-
-
-def _has_many(conn: psycopg.Connection[Any]) -> bool:
-    return bool(conn.execute(queries.get("has_complete_jobs")).fetchone()[0])  # type: ignore[index]
+        for job_id, msg_id, *_ in taken:
+            params = {"job_id": job_id, "data_references": None, "msg_id": msg_id}
+            conn.execute(complete, params)
 
 
 def _drain(batch: int) -> Work:
-    """dequeue_jobs(batch), then the jobs' completions as the runner records
-    them: complete_jobs() for a batch (where the package has it), the single
-    complete_job for batches of one."""
+    """dequeue_jobs(batch), then the jobs' completions: complete_jobs() for
+    a batch, as the runner records them, the single complete_job for
+    batches of one."""
 
     def work(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
-        many = batch > 1 and _has_many(conn)
+        many = batch > 1
         done = 0
-        dequeue = queries.get("job_dequeue")
+        dequeue = queries.product("job_dequeue")
         while done < jobs:
-            taken = conn.execute(dequeue, {"batch_size": min(batch, jobs - done)}).fetchall()
+            params = {
+                "batch_size": min(batch, jobs - done),
+                "visibility_timeout": db.VISIBILITY_TIMEOUT,
+            }
+            taken = conn.execute(dequeue, params).fetchall()
             if not taken:
                 break
             _finish(conn, taken, many)
@@ -89,16 +95,16 @@ def _pickup(conn: psycopg.Connection[Any], jobs: int, url: str) -> int:
     """One job at a time, as an idle runner takes it: another session
     submits a job, then this one calls dequeue_jobs(PICKUP_BATCH) and records
     the completion as the runner does. Only this session's backend counts."""
-    many = _has_many(conn)
-    dequeue = queries.get("job_dequeue")
-    submit = queries.get("job_submit")
-    params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
+    dequeue = queries.product("job_dequeue")
+    take = {"batch_size": PICKUP_BATCH, "visibility_timeout": db.VISIBILITY_TIMEOUT}
+    submit = queries.product("job_submit")
+    params = {"job_type": "sample_task", "job_parameters": "{}", "user_id": db.USER_ID}
     done = 0
     with db.connection(url, prepare_threshold=0) as submitter:
         for _ in range(jobs):
             submitter.execute(submit, params)
-            taken = conn.execute(dequeue, {"batch_size": PICKUP_BATCH}).fetchall()
-            _finish(conn, taken, many)
+            taken = conn.execute(dequeue, take).fetchall()
+            _finish(conn, taken, many=True)
             done += len(taken)
     return done
 
@@ -144,9 +150,7 @@ def workloads(s: Settings) -> list[Workload]:
             jobs_factor=10,
         ),
         Workload("drain_1", "dequeue_jobs(1) + complete_job", _drain(1), "jobs"),
-        Workload(
-            "drain_10", "dequeue_jobs(10) + complete_jobs (or 10 complete_job)", _drain(10), "jobs"
-        ),
+        Workload("drain_10", "dequeue_jobs(10) + complete_jobs", _drain(10), "jobs"),
         Workload(
             "pickup",
             f"pickup: dequeue_jobs({PICKUP_BATCH}) with 1 job visible, then its completion",

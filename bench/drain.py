@@ -92,19 +92,11 @@ def runner_drain(
     )
 
 
-def has_complete_jobs(url: str) -> bool:
-    """Whether the package has complete_jobs(), the batch form the runner uses."""
-    return bool(db.execute(url, "has_complete_jobs")[0][0])
-
-
 def sql_drain(url: str, s: Settings, batch: int) -> Drain:
     """The runner's calls without the runner: s.drain_concurrency pgbench
     clients, each dequeue_jobs(batch) then, in a transaction of its own,
-    complete_jobs() for the jobs taken (or complete_job for each, where the
-    package has no complete_jobs)."""
+    complete_jobs() for the jobs taken (complete_job for a batch of one)."""
     script = "drain_one" if batch == 1 else "drain_batch"
-    if batch > 1 and has_complete_jobs(url):
-        script = "drain_batch_many"
     return _pgbench_drain(url, s, batch, script)
 
 

@@ -76,8 +76,8 @@ def pickup(url: str, s: Settings, log_dir: Path, *, listen: bool = True) -> Pick
     # is no fraction of the interval, so that they arrive at every phase.
     jobs = s.latency_jobs if listen else max(10, s.latency_jobs // 7)
     gap = s.latency_gap if listen else 0.137
-    submit = queries.get("job_submit")
-    params = {"job_type": "bench_noop", "parameters": "{}", "user_id": db.USER_ID}
+    submit = queries.product("job_submit")
+    params = {"job_type": "bench_noop", "job_parameters": "{}", "user_id": db.USER_ID}
     try:
         with db.connection(url, application_name="jobqueue-bench-submitter") as conn:
             # Warm-up: the runner is up, listening, its statements prepared.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench import db, drain, pgbench, queries
+from bench import db, pgbench, queries
 from bench.settings import Settings
 
 _TRACK_ALL = "-c pg_stat_statements.track=all"
@@ -40,7 +40,7 @@ def workloads(s: Settings) -> list[Workload]:
         ),
         Workload("dequeue_jobs(1) + complete_job", "drain_one", 1, {}, True),
         Workload(
-            "dequeue_jobs(10) + complete_jobs (or 10 complete_job in one transaction)",
+            "dequeue_jobs(10) + complete_jobs",
             "drain_batch",
             10,
             {"batch": 10},
@@ -58,12 +58,9 @@ def profile(url: str, s: Settings, work: Workload) -> dict[str, Any]:
     db.reset_jobs(url)
     if work.prefill:
         db.submit_many(url, jobs)
-    script = work.script
-    if script == "drain_batch" and drain.has_complete_jobs(url):
-        script = "drain_batch_many"
     db.execute(url, "pgss_reset")
     result = pgbench.run(
-        url, script, transactions=transactions, define=work.define, options=_TRACK_ALL
+        url, work.script, transactions=transactions, define=work.define, options=_TRACK_ALL
     )
     rows = db.execute(url, "pgss_read")
     top_total = sum(total for toplevel, _c, total, *_ in rows if toplevel)

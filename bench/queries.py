@@ -1,57 +1,49 @@
-"""The benchmark's SQL, read from bench/sql/: named queries and pgbench scripts.
+"""The benchmark's SQL: the product's own statements, the benchmark's, and
+the pgbench scripts.
 
-As in python/jobqueue, each query sits under a ``-- name: <name>`` header and
-Python code refers to it by name.
+Where the benchmark makes the calls the runner or the client makes
+(submit_job, dequeue_jobs, complete_job...), it takes them from jobqueue's
+queries.sql (`product`), so that it measures exactly those statements. Its
+own statements (databases, baselines, loading, profiles) sit in
+bench/sql/queries.sql under `-- name: <name>` headers (`get`); the pgbench
+scripts in bench/sql/pgbench/.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
+from types import ModuleType
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 PGBENCH_DIR = SQL_DIR / "pgbench"
 
-_HEADER = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+def _jobqueue_queries() -> ModuleType:
+    # Imported at first use, which comes after db.snapshot() has put the
+    # run's copy of python/ first on sys.path: the statements are then those
+    # of the code measured, which the runners load too.
+    from jobqueue import queries
+
+    return queries
 
 
-def parse(text: str, source: str) -> dict[str, str]:
-    """Splits a file into {name: text}; comment lines just above a header
-    belong to the next query."""
-    found: dict[str, str] = {}
-    matches = list(_HEADER.finditer(text))
-    for match, following in zip(matches, [*matches[1:], None], strict=True):
-        end = following.start() if following else len(text)
-        lines = text[match.end() : end].rstrip().splitlines()
-        while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("--")):
-            lines.pop()
-        name = match["name"]
-        if name in found:
-            raise ValueError(f"{source}: {name!r} is defined twice")
-        found[name] = "\n".join(lines).strip()
-    return found
+def product(name: str) -> str:
+    """A statement of jobqueue's queries.sql, as the runner and client run it."""
+    return _jobqueue_queries().get(name)
 
 
 @functools.cache
-def _file(name: str) -> dict[str, str]:
-    return parse((SQL_DIR / name).read_text(encoding="utf-8"), name)
+def _bench_queries() -> dict[str, str]:
+    return _jobqueue_queries().parse((SQL_DIR / "queries.sql").read_text(encoding="utf-8"))
 
 
 def get(name: str) -> str:
-    """A query of queries.sql."""
+    """A statement of the benchmark's own, from bench/sql/queries.sql."""
     try:
-        return _file("queries.sql")[name]
+        return _bench_queries()[name]
     except KeyError:
         raise KeyError(f"bench/sql/queries.sql has no query named {name!r}") from None
-
-
-def whatif_block(name: str) -> str:
-    """A block of whatif.sql."""
-    try:
-        return _file("whatif.sql")[name]
-    except KeyError:
-        raise KeyError(f"bench/sql/whatif.sql has no block named {name!r}") from None
 
 
 def pgbench_script(name: str) -> Path:

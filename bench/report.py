@@ -1,4 +1,4 @@
-"""The run's output: the table on stdout, bench/results.json, and the chart."""
+"""The run's output: the table on stdout, the JSON results, and the chart."""
 
 from __future__ import annotations
 
@@ -159,37 +159,6 @@ def profile_detail(profiles: list[dict[str, Any]], limit: int = 10) -> str:
         table = _table(rows, ["us/job", "share", "calls/job", "statement (nested ones indented)"])
         out.extend("    " + line for line in table.splitlines())
     return "\n".join(out)
-
-
-def whatif_detail(section: dict[str, Any]) -> str:
-    metrics = section["metrics"]
-    rows = []
-    for v in section["variants"]:
-        if v["error"]:
-            rows.append([v["name"], *["" for _ in metrics], f"could not apply: {v['error']}"])
-            continue
-        cells = []
-        for m in metrics:
-            value = v["median"].get(m)
-            change = v.get("change", {}).get(m)
-            if value is None:
-                cells.append("-")
-            elif m == "hot_jobs":
-                cells.append(f"{value * 100:.0f}%")
-            elif change is not None:
-                cells.append(f"{value:.0f} ({change * 100:+.0f}%)")
-            else:
-                cells.append(f"{value:.0f}")
-        rows.append([v["name"], *cells, v["description"]])
-    legend = "\n".join(f"  {k}: {label}" for k, label in metrics.items())
-    return (
-        "What-if: SQL prototypes (bench/sql/whatif.sql), backend CPU microseconds per job, "
-        "medians; in brackets the median change against the installed package measured just "
-        "before (pairs). insert_one is untouched by every variant: its changes are the noise.\n"
-        + legend
-        + "\n"
-        + _table(rows, ["variant", *metrics, "what changes"])
-    )
 
 
 def cpu_detail(section: dict[str, Any]) -> str:

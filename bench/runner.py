@@ -35,28 +35,6 @@ def runner_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def runner_missing() -> str | None:
-    """Why `jobqueue run` cannot be used, or None when it can."""
-    program = runner_program()
-    if not program.is_file():
-        return f"{program} does not exist"
-    try:
-        done = subprocess.run(
-            [str(program), "run", "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=runner_env(),
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{program} run --help failed: {exc}"
-    if done.returncode:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        return f"`{program.name} run --help` exits {done.returncode}: {tail[0]}"
-    return None
-
-
 def cpu_seconds(pid: int) -> float | None:
     """utime + stime of a live process, from /proc/<pid>/stat."""
     try:

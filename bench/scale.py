@@ -76,12 +76,31 @@ def analyze(url: str) -> None:
 WARM_UP = 10
 
 
+def _submit() -> tuple[str, dict[str, Any]]:
+    params = {"job_type": "sample_task", "job_parameters": "{}", "user_id": db.USER_ID}
+    return queries.product("job_submit"), params
+
+
+def _dequeue(batch_size: int) -> tuple[str, dict[str, Any]]:
+    params = {"batch_size": batch_size, "visibility_timeout": db.VISIBILITY_TIMEOUT}
+    return queries.product("job_dequeue"), params
+
+
+def _complete(job_id: Any, msg_id: int) -> tuple[str, dict[str, Any]]:
+    params = {"job_id": job_id, "data_references": None, "msg_id": msg_id}
+    return queries.product("job_complete"), params
+
+
+def _recover() -> tuple[str, None]:
+    return queries.get("jobs_recover"), None
+
+
 def stale_dequeue(url: str, calls: int) -> Cost:
     """dequeue_jobs(1) while the statistics predate the pending jobs."""
     with db.connection(url) as conn:
         for _ in range(WARM_UP):
-            conn.execute(queries.get("job_dequeue"), {"batch_size": 1}).fetchall()
-        costs = [_timed(conn, "scale_dequeue", None) for _ in range(calls)]
+            conn.execute(*_dequeue(1)).fetchall()
+        costs = [_timed(conn, *_dequeue(1)) for _ in range(calls)]
     return Cost(median([c.ms for c in costs]), median([c.blocks for c in costs]))
 
 
@@ -93,21 +112,23 @@ def complete_in_flight(url: str, calls: int, in_flight: int = IN_FLIGHT) -> Cost
     dequeue_jobs(100), untimed), then the rest completed, untimed."""
     with db.connection(url) as conn:
         for _ in range(in_flight // 100):
-            conn.execute(queries.get("job_dequeue"), {"batch_size": 100}).fetchall()
+            conn.execute(*_dequeue(100)).fetchall()
         taken = conn.execute(queries.get("scale_processing")).fetchall()
         for job_id, msg_id in taken[:WARM_UP]:
-            conn.execute(queries.get("job_complete"), {"job_id": job_id, "msg_id": msg_id})
+            conn.execute(*_complete(job_id, msg_id))
         costs = [
-            _timed(conn, "scale_complete", {"job_id": job_id, "msg_id": msg_id})
+            _timed(conn, *_complete(job_id, msg_id))
             for job_id, msg_id in taken[WARM_UP : WARM_UP + calls]
         ]
         for job_id, msg_id in taken[WARM_UP + calls :]:
-            conn.execute(queries.get("job_complete"), {"job_id": job_id, "msg_id": msg_id})
+            conn.execute(*_complete(job_id, msg_id))
     return Cost(median([c.ms for c in costs]), median([c.blocks for c in costs]))
 
 
-def _timed(conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None) -> Cost:
-    (doc,) = conn.execute(queries.get(name), params).fetchone()  # type: ignore[misc]
+def _timed(conn: psycopg.Connection[Any], query: str, params: dict[str, Any] | None) -> Cost:
+    """The call `query`, run under EXPLAIN ANALYZE: its cost by the server."""
+    explained = f"{queries.get('explain_analyze')}\n{query}"
+    (doc,) = conn.execute(explained, params).fetchone()  # type: ignore[misc]
     top = doc[0]
     plan = top["Plan"]
     return Cost(top["Execution Time"], plan["Shared Hit Blocks"] + plan["Shared Read Blocks"])
@@ -115,18 +136,16 @@ def _timed(conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | No
 
 def measure(url: str, s: Settings) -> dict[str, Cost]:
     """The median cost per call of each statement."""
-    submit_params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
     samples: dict[str, list[Cost]] = {name: [] for name in STATEMENTS}
     with db.connection(url) as conn:
         for _ in range(s.scale_calls):
-            samples["submit_job"].append(_timed(conn, "scale_submit", submit_params))
+            samples["submit_job"].append(_timed(conn, *_submit()))
         for _ in range(s.scale_calls):
-            samples["dequeue_jobs"].append(_timed(conn, "scale_dequeue", None))
+            samples["dequeue_jobs"].append(_timed(conn, *_dequeue(1)))
         for job_id, msg_id in conn.execute(queries.get("scale_processing")).fetchall():
-            params = {"job_id": job_id, "msg_id": msg_id}
-            samples["complete_job"].append(_timed(conn, "scale_complete", params))
+            samples["complete_job"].append(_timed(conn, *_complete(job_id, msg_id)))
         for _ in range(s.scale_recover_calls):
-            samples["recover_orphans"].append(_timed(conn, "scale_recover", None))
+            samples["recover_orphans"].append(_timed(conn, *_recover()))
     return {
         name: Cost(median([c.ms for c in costs]), median([c.blocks for c in costs]))
         for name, costs in samples.items()
@@ -138,30 +157,29 @@ def explain(url: str) -> dict[str, list[str]]:
     statements inside, innermost first, the call itself last."""
     plans: dict[str, list[str]] = {}
     notices: list[str] = []
-    submit_params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
     with db.connection(url) as conn:
         # Warm the session first (catalog caches, cached plans), so that the
         # plans show a call as every call but a session's first runs.
-        conn.execute(queries.get("job_submit"), submit_params)
-        for job_id, msg_id in conn.execute(queries.get("job_dequeue"), {"batch_size": 1}):
-            conn.execute(queries.get("job_complete"), {"job_id": job_id, "msg_id": msg_id})
+        conn.execute(*_submit())
+        for job_id, msg_id, *_ in conn.execute(*_dequeue(1)).fetchall():
+            conn.execute(*_complete(job_id, msg_id))
         conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
         conn.execute(queries.get("auto_explain_load"))
         conn.execute(queries.get("auto_explain_on"), {"min_ms": "0"})
 
-        def run(name: str, query: str, params: dict[str, Any] | None) -> list[tuple[Any, ...]]:
+        def run(name: str, call: tuple[str, dict[str, Any] | None]) -> list[tuple[Any, ...]]:
             notices.clear()
-            cur = conn.execute(queries.get(query), params)
+            cur = conn.execute(*call)
             rows = cur.fetchall() if cur.description else []
             plans[name] = [n for n in notices if "plan:" in n]
             return rows
 
-        run("submit_job", "job_submit", submit_params)
-        taken = run("dequeue_jobs", "job_dequeue", {"batch_size": 1})
-        for job_id, msg_id in taken[:1]:
-            run("complete_job", "job_complete", {"job_id": job_id, "msg_id": msg_id})
+        run("submit_job", _submit())
+        taken = run("dequeue_jobs", _dequeue(1))
+        for job_id, msg_id, *_ in taken[:1]:
+            run("complete_job", _complete(job_id, msg_id))
         conn.execute(queries.get("auto_explain_on"), {"min_ms": str(_RECOVER_EXPLAIN_MIN_MS)})
-        run("recover_orphans", "jobs_recover", None)
+        run("recover_orphans", _recover())
         conn.execute(queries.get("auto_explain_off"))
     return plans
 

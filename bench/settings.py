@@ -8,14 +8,15 @@ from pathlib import Path
 from bench.db import REPO
 
 SCENARIOS = ("baselines", "submit", "batch", "drain", "latency", "scale", "profile")
+# Everything a run writes but the chart: results, report, logs, the snapshot
+# (ignored by git). docs/performance.md carries the table worth keeping.
+OUT = REPO / "bench" / "out"
 
 
 @dataclass(frozen=True)
 class Settings:
     server_url: str  # DATABASE_URL: the server to use, its database left alone
-    database: str = (
-        "jobqueue_bench"  # dropped and recreated, as are <name>_scale_<n>, <name>_whatif*
-    )
+    database: str = "jobqueue_bench"  # dropped and recreated, as are <name>_scale_<n>
     runs: int = 3  # each figure is the median of this many runs
     seconds: float = 6.0  # one timed pgbench or client measurement
     batch_size: int = 1000  # scenario 2
@@ -32,10 +33,9 @@ class Settings:
     scenarios: tuple[str, ...] = SCENARIOS
     scaling: bool = False  # drain with 1, 2, 4 runner processes x concurrency 1, 2, 4, 8
     scaling_jobs: int = 20_000
-    whatif: tuple[str, ...] = ()  # SQL prototypes to measure against the installed package
     keep: bool = False  # keep the benchmark databases afterwards
-    out_dir: Path = REPO / "bench" / "out"
-    results_path: Path = REPO / "bench" / "results.json"
+    out_dir: Path = OUT
+    results_path: Path = OUT / "results.json"
     chart_path: Path = REPO / "docs" / "img" / "bench.png"
     quick: bool = False
 

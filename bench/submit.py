@@ -4,10 +4,8 @@ client), submit_jobs in batches."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
 
-from bench import db, pgbench, queries
+from bench import db, pgbench
 from bench.settings import Settings
 
 
@@ -28,46 +26,29 @@ def submit_one_pgbench(url: str, s: Settings) -> float:
     return _jobs_per_second(url, s, "submit_one")
 
 
-def client_kind() -> str:
-    try:
-        from jobqueue.service import JobQueueService  # noqa: F401
-    except ImportError:
-        return "psycopg"
-    return "JobQueueService"
-
-
 def submit_one_python(url: str, s: Settings) -> float:
-    """The same from Python, one call per transaction: JobQueueService when
-    python/jobqueue has it, else plain psycopg (prepared after five calls)."""
+    """The same from Python, one call per transaction: JobQueueService."""
+    # Imported here, after db.snapshot() has put the run's copy of python/
+    # first on sys.path: the client measured is the code the runners run.
+    from jobqueue.service import JobQueueService
+
     db.reset_jobs(url)
-    call, close = _python_submitter(url)
+    service = JobQueueService.connect(url)
     try:
         for _ in range(20):  # connection warm, statement prepared
-            call()
+            service.submit_job("sample_task", {}, user_id=db.USER_ID)
         count = 0
         started = time.perf_counter()
         deadline = started + s.seconds
         while True:
             for _ in range(50):
-                call()
+                service.submit_job("sample_task", {}, user_id=db.USER_ID)
             count += 50
             now = time.perf_counter()
             if now >= deadline:
                 return count / (now - started)
     finally:
-        close()
-
-
-def _python_submitter(url: str) -> tuple[Callable[[], Any], Callable[[], None]]:
-    try:
-        from jobqueue.service import JobQueueService
-    except ImportError:
-        conn = db.connect(url, application_name="jobqueue-bench-client")
-        query = queries.get("job_submit")
-        params = {"job_type": "sample_task", "parameters": "{}", "user_id": db.USER_ID}
-        return (lambda: conn.execute(query, params)), conn.close
-    service = JobQueueService.connect(url)
-    return (lambda: service.submit_job("sample_task", {}, user_id=db.USER_ID)), service.close
+        service.close()
 
 
 def submit_batch(url: str, s: Settings) -> float:

@@ -1,79 +1,46 @@
 """Shared fixtures: a template database built once per session, a clone per test.
 
-The server is the one DATABASE_URL names (the Makefile points it at the local
-cluster). The template is installed with psql and sql/install.sql, exactly as
-a user installs it; it has no pg_cron (pg_cron lives in the cron database
+The template is installed with psql and sql/install.sql (support.db), exactly
+as a user installs it; it has no pg_cron (pg_cron lives in the cron database
 only, whose launcher stays connected there, so it cannot be a template).
-Database names carry the pytest process id, so that parallel runs never meet.
+
+Every test is marked with its layer, the folder it sits in under tests/, so
+that `pytest -m sql` runs one layer. pyproject.toml registers one marker per
+folder; pytest warns of an unknown mark for a new folder until it is added.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from support.db import (
+    admin_connect,
+    create_database,
+    database_name,
+    drop_database,
+    install,
+    url_for,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-INSTALL_SQL = ROOT / "sql" / "install.sql"
-_counter = itertools.count()
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        pytest.exit("DATABASE_URL is not set: run the tests with 'make test'", returncode=2)
-    return url
+TESTS = Path(__file__).resolve().parent
 
 
-def url_for(dbname: str) -> str:
-    """The server's URL with another database name."""
-    params = conninfo_to_dict(server_url())
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
-def admin_connect() -> psycopg.Connection:
-    return psycopg.connect(server_url(), autocommit=True)
-
-
-def install(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    """Runs sql/install.sql with psql, as a user would; raises on failure."""
-    return subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *extra, "-d", url, "-f", str(INSTALL_SQL)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-
-def drop_database(name: str) -> None:
-    with admin_connect() as conn:
-        drop = sql.SQL("drop database if exists {} with (force)")
-        conn.execute(drop.format(sql.Identifier(name)))
-
-
-def create_database(name: str, template: str | None = None) -> str:
-    """Creates (or re-creates) a database, optionally from a template; returns its URL."""
-    drop_database(name)
-    create = sql.SQL("create database {}").format(sql.Identifier(name))
-    if template:
-        create = sql.SQL("{} template {}").format(create, sql.Identifier(template))
-    with admin_connect() as conn:
-        conn.execute(create)
-    return url_for(name)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test with the folder under tests/ it sits in."""
+    for item in items:
+        if item.path.is_relative_to(TESTS):
+            parts = item.path.relative_to(TESTS).parts
+            if len(parts) > 1:
+                item.add_marker(parts[0])
 
 
 @pytest.fixture(scope="session")
 def template_db() -> Iterator[str]:
     """Name of a database with the package installed, used as a template."""
-    name = f"jqt_{os.getpid()}_template"
+    name = database_name("template")
     install(create_database(name))
     yield name
     drop_database(name)
@@ -82,9 +49,17 @@ def template_db() -> Iterator[str]:
 @pytest.fixture
 def new_db(template_db: str) -> Iterator[str]:
     """The URL of a fresh database with the package installed."""
-    name = f"jqt_{os.getpid()}_{next(_counter)}"
+    name = database_name()
     url = create_database(name, template=template_db)
     yield url
+    drop_database(name)
+
+
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    """The URL of a new database without the package (installs, migrations)."""
+    name = database_name()
+    yield create_database(name)
     drop_database(name)
 
 

@@ -1,5 +1,7 @@
--- Every query the benchmark runs, each under a `-- name: <name>` header.
--- bench.queries loads this file; Python code refers to the names.
+-- The benchmark's own statements, each under a `-- name: <name>` header.
+-- bench.queries loads this file (with jobqueue.queries.parse); Python code
+-- refers to the names. The calls the runner and the client make come from
+-- jobqueue's queries.sql instead, so that the benchmark measures those.
 -- Parameters are psycopg named placeholders.
 
 -- ---------------------------------------------------------------------------
@@ -14,9 +16,6 @@ where s.name in (
     'shared_buffers', 'max_connections', 'shared_preload_libraries'
 )
 order by s.name;
-
--- name: database_exists
-select exists (select from pg_catalog.pg_database as d where d.datname = %(name)s);
 
 -- The two statements below take a database name as an identifier (psycopg.sql).
 -- name: database_drop
@@ -109,6 +108,8 @@ vacuum analyze public.jobs;
 -- name: vacuum_queue
 vacuum analyze pgmq.q_job_queue;
 
+-- `n` jobs with the same parameters in one submit_jobs() call, the array
+-- built by the server: loading, and the batch workloads.
 -- name: jobs_submit_many
 select count(*) from public.submit_jobs(
     %(job_type)s::text,
@@ -116,31 +117,9 @@ select count(*) from public.submit_jobs(
     %(user_id)s::uuid
 );
 
--- name: job_submit
-select public.submit_job(%(job_type)s::text, %(parameters)s::jsonb, %(user_id)s::uuid);
-
--- name: job_dequeue
-select d.job_id, d.msg_id from public.dequeue_jobs(%(batch_size)s::integer, 30) as d;
-
--- name: job_complete
-select public.complete_job(%(job_id)s::uuid, null::jsonb, %(msg_id)s::bigint);
-
--- The batch form the runner records results with, where the package has it.
--- name: has_complete_jobs
-select pg_catalog.to_regprocedure('public.complete_jobs(uuid[], jsonb[], bigint[])') is not null;
-
--- name: jobs_complete_many
-select count(*)
-from public.complete_jobs(%(job_ids)s::uuid [], null::jsonb [], %(msg_ids)s::bigint []) as c;
-
+-- The sweep pg_cron runs every minute.
 -- name: jobs_recover
 select public.recover_orphans();
-
--- name: job_counts
-select j.status, count(*) from public.jobs as j group by j.status;
-
--- name: queue_length
-select count(*) from jobqueue.queue_messages;
 
 -- name: job_started_at
 select j.id, extract(epoch from j.started_at)::float8
@@ -196,25 +175,13 @@ cross join lateral (
     select now() - interval '30 days' + (g.n * interval '1 ms') as at
 ) as t;
 
--- The scale scenario's calls, each timed by the server: EXPLAIN ANALYZE
--- runs the call for real and reports its execution time (triggers and
--- nested statements included; planning, commit and network excluded) and
--- the shared buffers it touched. TIMING OFF: no per-node clock reads.
--- name: scale_submit
+-- The scale scenario times each call by the server: EXPLAIN ANALYZE runs
+-- the call for real and reports its execution time (triggers and nested
+-- statements included; planning, commit and network excluded) and the
+-- shared buffers it touched. TIMING OFF: no per-node clock reads. Not a
+-- statement of its own: bench/scale.py puts it before the call it times.
+-- name: explain_analyze
 explain (analyze, buffers, timing off, format json)
-select public.submit_job(%(job_type)s::text, %(parameters)s::jsonb, %(user_id)s::uuid);
-
--- name: scale_dequeue
-explain (analyze, buffers, timing off, format json)
-select d.job_id, d.msg_id from public.dequeue_jobs(1, 30) as d;
-
--- name: scale_complete
-explain (analyze, buffers, timing off, format json)
-select public.complete_job(%(job_id)s::uuid, null::jsonb, %(msg_id)s::bigint);
-
--- name: scale_recover
-explain (analyze, buffers, timing off, format json)
-select public.recover_orphans();
 
 -- Stale statistics on purpose: no autovacuum (nor auto-analyze) on the jobs
 -- table of a scale database while its statistics must predate the pending

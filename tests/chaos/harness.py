@@ -7,8 +7,8 @@ the promise at the end (`check_promise`), which only believes what the
 database and the handlers' execution logs say.
 
 Nothing here sleeps to let time pass: waits are on a condition with a
-deadline (`wait_until`), and loops are paced by `Event.wait`, which a stop
-request ends at once.
+deadline (support.waiting.wait_for), and loops are paced by `Event.wait`,
+which a stop request ends at once.
 """
 
 from __future__ import annotations
@@ -30,28 +30,15 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from support.jobs import value
+from support.processes import python_env
 
-SUPPORT = Path(__file__).resolve().parent / "support"
+# The handler modules the runners of the scenarios load (--handlers jq_chaos_handlers).
+HANDLER_MODULES = Path(__file__).resolve().parent / "support"
 USER_ID = uuid.UUID("00000000-0000-4000-8000-00000000c4a0")
 
 
-# -- waiting ------------------------------------------------------------------
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Polls `predicate` until it returns something truthy; AssertionError
-    naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        pause.wait(interval)
+# -- connections ----------------------------------------------------------------
 
 
 def is_connection_loss(exc: BaseException) -> bool:
@@ -208,10 +195,7 @@ class RunnerProc:
     def __init__(self, url: str, workdir: Path, name: str, *args: str) -> None:
         self.name = name
         self.log_path = workdir / f"{name}.log"
-        env = dict(os.environ)
-        env.pop("JOBQUEUE_HANDLERS", None)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SUPPORT), env.get("PYTHONPATH")]))
-        env["JQ_CHAOS_EXEC_DIR"] = str(workdir)
+        env = python_env(HANDLER_MODULES, JQ_CHAOS_EXEC_DIR=str(workdir))
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [
@@ -357,9 +341,9 @@ class Sweeper(Actor):
         row = conn.execute("select recover_orphans()").fetchone()
         assert row is not None
         self.sweeps += 1
-        for key, value in row[0].items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                self.totals[key] += value
+        for key, count in row[0].items():
+            if isinstance(count, int) and not isinstance(count, bool):
+                self.totals[key] += count
 
 
 @dataclass
@@ -654,12 +638,6 @@ class Figures:
         return asdict(self)
 
 
-def _scalar(conn: psycopg.Connection, query: str, params: Any = None) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0]
-
-
 def invariant_violations(conn: psycopg.Connection) -> list[str]:
     """The invariant in one snapshot: an unfinished job has exactly one
     message, a finished job none. Messages of no job are left out (poison,
@@ -701,7 +679,7 @@ def transition_problems(conn: psycopg.Connection) -> list[str]:
     problems += [
         f"illegal change {r[1]} -> {r[2]} (retry {r[3]} -> {r[4]}) of job {r[0]}" for r in illegal
     ]
-    broken = _scalar(
+    broken = value(
         conn,
         """
         select count(*) from (
@@ -713,7 +691,7 @@ def transition_problems(conn: psycopg.Connection) -> list[str]:
     )
     if broken:
         problems.append(f"{broken} change(s) do not follow the job's previous state")
-    terminal_twice = _scalar(
+    terminal_twice = value(
         conn,
         """
         select count(*) from (
@@ -746,9 +724,9 @@ def check_promise(
             "select id, status, error_type, data_references, job_parameters from jobs"
         ).fetchall()
         jobs = {r[0]: r for r in rows}
-        fig.messages_left = _scalar(conn, "select count(*) from jobqueue.queue_messages")
+        fig.messages_left = value(conn, "select count(*) from jobqueue.queue_messages")
         fig.problems += transition_problems(conn)
-        terminal_twice = _scalar(
+        terminal_twice = value(
             conn,
             "select count(*) from (select job_id from chaos.transitions"
             " where new_status in ('completed', 'failed') group by job_id"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import psycopg
 from psycopg.types.json import Jsonb
+from support.waiting import wait_for
 
 from .harness import (
     Reconnecting,
@@ -27,7 +28,6 @@ from .harness import (
     check_promise,
     runner_log_problems,
     submit_now,
-    wait_until,
 )
 
 RUNNER_ARGS = ("--concurrency", "2", "--visibility-timeout", "3", "--poll-interval", "0.2")
@@ -87,7 +87,9 @@ def test_hostile_handlers_and_poison_messages_never_stop_a_runner(chaos_db, work
     probe = Reconnecting(chaos_db, "chaos-probe")
     try:
         (runner,) = runners.start(1)
-        wait_until(lambda: all_finished(probe, scale.hostile_jobs), 120, "every job to finish")
+        wait_for(
+            lambda: all_finished(probe, scale.hostile_jobs), "every job to finish", timeout=120
+        )
         alive = runner.alive()
         codes = runners.stop_all()
         with psycopg.connect(chaos_db, autocommit=True) as conn:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from support.waiting import wait_for
+
 from .harness import (
     Reconnecting,
     Runners,
@@ -23,7 +25,6 @@ from .harness import (
     runner_log_problems,
     running,
     submit_now,
-    wait_until,
 )
 
 RUNNER_ARGS = ("--concurrency", "4", "--visibility-timeout", "3", "--poll-interval", "0.2")
@@ -43,21 +44,23 @@ def test_a_runner_killed_mid_batch_loses_no_job(chaos_db, workdir, scale, report
             for k in range(scale.kills):
                 # Spread the kills over the drain.
                 share = (k + 1) * scale.kill_jobs // (scale.kills + 2)
-                wait_until(
+                wait_for(
                     lambda share=share: count_by_status(chaos_db).get("completed", 0) >= share,
-                    120,
                     f"{share} completed jobs before kill {k + 1}",
+                    timeout=120,
                 )
                 victim = runners.live[0]
-                held = wait_until(
+                held = wait_for(
                     lambda victim=victim: (n := in_flight(workdir, victim.pid)) >= 2 and n,
-                    60,
                     f"{victim.name} to run at least two jobs",
+                    timeout=60,
                 )
                 runners.kill(victim)
                 abandoned += held
                 runners.start(1)  # a replacement, as a supervisor would start
-            wait_until(lambda: all_finished(probe, scale.kill_jobs), 180, "every job to finish")
+            wait_for(
+                lambda: all_finished(probe, scale.kill_jobs), "every job to finish", timeout=180
+            )
         codes = runners.stop_all()
     finally:
         runners.cleanup()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from support.waiting import wait_for
+
 from .harness import (
     Locker,
     Reconnecting,
@@ -23,7 +25,6 @@ from .harness import (
     runner_log_problems,
     running,
     submit_now,
-    wait_until,
 )
 
 
@@ -41,8 +42,10 @@ def test_lock_timeouts_neither_fail_jobs_nor_drop_results(chaos_db, workdir, sca
     try:
         runners.start(2)
         with running(sweeper, locker):
-            wait_until(
-                lambda: all_finished(probe, scale.terminate_jobs), 240, "every job to finish"
+            wait_for(
+                lambda: all_finished(probe, scale.terminate_jobs),
+                "every job to finish",
+                timeout=240,
             )
         codes = runners.stop_all()
     finally:

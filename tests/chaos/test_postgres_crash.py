@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 
+from support.waiting import wait_for
+
 from .harness import (
     Reconnecting,
     Runners,
@@ -25,7 +27,6 @@ from .harness import (
     outage_lines,
     runner_log_problems,
     running,
-    wait_until,
 )
 
 LEASE = 3
@@ -53,12 +54,12 @@ def test_a_postgres_crash_loses_no_committed_job(cluster, chaos_db, workdir, sca
         with running(submitter, sweeper):
             for k in range(scale.crashes):
                 share = (k + 1) * scale.crash_jobs // (scale.crashes + 1)
-                wait_until(
+                wait_for(
                     lambda share=share: (
                         len(submitted.ids()) >= share and _completed(probe) >= share // 3
                     ),
-                    120,
                     f"{share} jobs submitted before crash {k + 1}",
+                    timeout=120,
                 )
                 cluster.crash()
                 crashes += 1
@@ -67,8 +68,10 @@ def test_a_postgres_crash_loses_no_committed_job(cluster, chaos_db, workdir, sca
                     # are then refused (55000) and their jobs run again.
                     threading.Event().wait(LEASE + 1.5)
                 cluster.start()
-            wait_until(submitter.done.is_set, 180, "the submitter to finish")
-            wait_until(lambda: all_finished(probe, scale.crash_jobs), 300, "every job to finish")
+            wait_for(submitter.done.is_set, "the submitter to finish", timeout=180)
+            wait_for(
+                lambda: all_finished(probe, scale.crash_jobs), "every job to finish", timeout=300
+            )
         codes = runners.stop_all()
     finally:
         runners.cleanup()

@@ -13,6 +13,7 @@ import threading
 import time
 
 import psycopg
+from support.waiting import wait_for
 
 from .harness import (
     Canceller,
@@ -28,7 +29,6 @@ from .harness import (
     job_mix,
     runner_log_problems,
     running,
-    wait_until,
 )
 
 RUNNER_ARGS = (
@@ -73,8 +73,8 @@ def test_a_soak_of_everything_at_once_keeps_every_promise(chaos_db, workdir, sca
                         runners.start(1)
                         restarts[old.name] = old.stop()
                         runners.killed.append(old)  # no longer live
-            wait_until(lambda: all_finished(probe, 1), 120, "every job to finish")
-            wait_until(lambda: _messages(probe) == 0, 60, "the queue to empty")
+            wait_for(lambda: all_finished(probe, 1), "every job to finish", timeout=120)
+            wait_for(lambda: _messages(probe) == 0, "the queue to empty", timeout=60)
         codes = runners.stop_all()
         archived = probe.call(
             lambda conn: conn.execute("select count(*) from pgmq.a_job_queue").fetchone()[0]

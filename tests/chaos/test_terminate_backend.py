@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from support.waiting import wait_for
+
 from .harness import (
     Reconnecting,
     Runners,
@@ -24,7 +26,6 @@ from .harness import (
     runner_log_problems,
     running,
     submit_now,
-    wait_until,
 )
 
 RUNNER_ARGS = ("--concurrency", "4", "--visibility-timeout", "3", "--poll-interval", "0.2")
@@ -42,8 +43,10 @@ def test_terminated_runner_connections_lose_no_job(chaos_db, workdir, scale, rep
     try:
         runners.start(3)
         with running(sweeper, terminator):
-            wait_until(
-                lambda: all_finished(probe, scale.terminate_jobs), 240, "every job to finish"
+            wait_for(
+                lambda: all_finished(probe, scale.terminate_jobs),
+                "every job to finish",
+                timeout=240,
             )
         codes = runners.stop_all()
     finally:

@@ -1,34 +1,26 @@
 """Helpers of the runner tests: the `jobqueue` command run as a subprocess.
 
 Nothing here sleeps to let time pass: tests wait for a state in the database
-(or a line in a log) with a deadline.
+(or a line in a log) with a deadline (support.waiting). Jobs are submitted
+and read with support.jobs.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import psycopg
-import pytest
+from support.processes import python_env
+from support.waiting import wait_for
 
-SUPPORT = Path(__file__).resolve().parent / "support"
-USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+# The handler modules the runners of these tests load (--handlers jq_test_handlers).
+HANDLER_MODULES = Path(__file__).resolve().parent / "support"
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("JOBQUEUE_HANDLERS", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SUPPORT), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
+    return python_env(HANDLER_MODULES, **extra)
 
 
 def jobqueue_cmd(*args: str) -> list[str]:
@@ -46,18 +38,6 @@ def run_cli(
         timeout=timeout,
         env=env or cli_env(),
     )
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
-    """Polls `predicate` until it returns something truthy; fails after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class RunnerProcess:
@@ -78,7 +58,7 @@ class RunnerProcess:
         return self.log_path.read_text()
 
     def wait_for_log(self, text: str, timeout: float = 20) -> None:
-        wait_for(lambda: text in self.log(), timeout, f"{text!r} in the runner's log")
+        wait_for(lambda: text in self.log(), f"{text!r} in the runner's log", timeout=timeout)
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
@@ -94,38 +74,3 @@ class RunnerProcess:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
-
-
-def submit(conn: psycopg.Connection, job_type: str, parameters: dict | None = None) -> uuid.UUID:
-    row = conn.execute(
-        "select submit_job(%s, %s::jsonb, %s)",
-        (job_type, None if parameters is None else psycopg.types.json.Jsonb(parameters), USER_ID),
-    ).fetchone()
-    assert row is not None
-    return row[0]
-
-
-def job(conn: psycopg.Connection, job_id: uuid.UUID) -> dict[str, Any]:
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        row = cur.execute("select * from jobs where id = %s", (job_id,)).fetchone()
-    assert row is not None
-    return row
-
-
-def status(conn: psycopg.Connection, job_id: uuid.UUID) -> str:
-    return job(conn, job_id)["status"]
-
-
-def messages(conn: psycopg.Connection) -> int:
-    row = conn.execute("select count(*) from jobqueue.queue_messages").fetchone()
-    assert row is not None
-    return row[0]
-
-
-def add_job_type(conn: psycopg.Connection, name: str, **settings: Any) -> None:
-    columns = ["name", *settings]
-    placeholders = ", ".join(["%s"] * len(columns))
-    conn.execute(
-        f"insert into job_types ({', '.join(columns)}) values ({placeholders})",  # type: ignore[arg-type]
-        (name, *settings.values()),
-    )

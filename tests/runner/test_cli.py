@@ -7,28 +7,28 @@ import subprocess
 import sys
 import uuid
 
-from .helpers import USER_ID, cli_env, job, run_cli, submit
+from support.jobs import USER, job, submit
 
-AS_USER = ("--user-id", str(USER_ID))
+from .helpers import cli_env, run_cli
+
+AS_USER = ("--user-id", str(USER))
 
 
 def test_submit_prints_the_new_jobs_id(db, new_db):
-    result = run_cli(
-        new_db, "submit", "sample_task", '{"message": "hi"}', "--user-id", str(USER_ID)
-    )
+    result = run_cli(new_db, "submit", "sample_task", '{"message": "hi"}', "--user-id", str(USER))
 
     assert result.returncode == 0, result.stderr
     row = job(db, uuid.UUID(result.stdout.strip()))
     assert (row["status"], row["job_parameters"], row["user_id"]) == (
         "pending",
         {"message": "hi"},
-        USER_ID,
+        USER,
     )
 
 
 def test_submit_refused_prints_one_line_with_the_sqlstate_and_exits_1(db, new_db):
     result = run_cli(
-        new_db, "submit", "sample_task", '{"duration_ms": 99999999}', "--user-id", str(USER_ID)
+        new_db, "submit", "sample_task", '{"duration_ms": 99999999}', "--user-id", str(USER)
     )
 
     assert result.returncode == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .helpers import add_job_type, job, messages, run_cli, submit
+from support.jobs import add_job_type, job, message_count, submit
+
+from .helpers import run_cli
 
 HANDLERS = ("--handlers", "jq_test_handlers")
 
@@ -17,7 +19,7 @@ def test_burst_completes_every_job_and_exits_zero(db, new_db):
     assert {row["status"] for row in rows} == {"completed"}
     assert [row["data_references"] for row in rows] == [{"echo": f"m{i}"} for i in range(12)]
     assert all(row["completed_at"] is not None for row in rows)
-    assert messages(db) == 0
+    assert message_count(db) == 0
     assert result.stderr.count("completed in") == 12
 
 
@@ -43,7 +45,7 @@ def test_a_failing_handler_fails_the_job_with_message_type_and_traceback(db, new
     assert "Traceback" in context["traceback"] and "sample_task" in context["traceback"]
     assert context["attempt"] == 1
     assert f"job {job_id} (sample_task): failed" in result.stderr
-    assert messages(db) == 0
+    assert message_count(db) == 0
 
 
 def test_a_job_type_without_handler_fails_with_handler_not_found(db, new_db):
@@ -83,7 +85,7 @@ def test_failed_attempts_are_retried_per_job_type_and_burst_leaves_waiting_retri
     row = job(db, job_id)
     assert row["status"] == "completed"
     assert row["data_references"] == {"attempt": 2}
-    assert messages(db) == 0
+    assert message_count(db) == 0
 
 
 def test_base_exceptions_from_handlers_fail_the_job_and_the_runner_carries_on(db, new_db):

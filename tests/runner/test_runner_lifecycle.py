@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import signal
 
-from .helpers import add_job_type, cli_env, job, messages, status, submit, wait_for
+from support.jobs import add_job_type, job, message_count, status, submit
+from support.waiting import wait_for
+
+from .helpers import cli_env
 
 HANDLERS = ("--handlers", "jq_test_handlers")
 
@@ -98,7 +101,7 @@ def test_lease_extension_keeps_a_long_job_alive_past_the_visibility_timeout(
     wait_for(finished, timeout=20, what="the job to finish")
     row = job(db, job_id)
     assert (row["status"], row["retry_count"], row["error_type"]) == ("completed", 0, None)
-    assert messages(db) == 0
+    assert message_count(db) == 0
     runner.signal(signal.SIGTERM)
     assert runner.wait() == 0
 
@@ -196,7 +199,7 @@ def test_a_result_held_during_an_outage_is_recorded_after_reconnecting(db, start
     wait_for(lambda: status(db, job_id) == "completed", what="the job to be recorded")
     row = job(db, job_id)
     assert (row["retry_count"], row["error_type"]) == (0, None)
-    assert messages(db) == 0
+    assert message_count(db) == 0
     runner.signal(signal.SIGTERM)
     assert runner.wait() == 0
 

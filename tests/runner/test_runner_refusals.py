@@ -6,8 +6,8 @@ from __future__ import annotations
 import signal
 
 import psycopg
-
-from .helpers import add_job_type, job, submit, wait_for
+from support.jobs import add_job_type, job, submit
+from support.waiting import wait_for
 
 HANDLERS = ("--handlers", "jq_test_handlers")
 

@@ -12,17 +12,14 @@ here are created only when missing, and never dropped.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 
 import psycopg
 import pytest
 from psycopg import sql
+from support.db import admin_connect, create_database, database_name, drop_database, url_with
 
 from .support import (
     LOGIN_ROLE,
@@ -34,21 +31,9 @@ from .support import (
     USER_A,
     USER_B,
     USER_C,
+    install_twice,
     submit,
 )
-
-
-def _load_base() -> ModuleType:
-    # tests/conftest.py is not importable by name (tests/ is no package).
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("jobqueue_tests_base_security", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-base = _load_base()
 
 # Creates a role unless it exists; an install or a parallel run in another
 # database may create it at the same moment, which is not an error here.
@@ -112,11 +97,6 @@ def grant_role(conn: psycopg.Connection, role: str, member: str) -> None:
     conn.execute(sql.SQL(_GRANT_ROLE).format(role=sql.Literal(role), member=sql.Literal(member)))
 
 
-def install_twice(url: str, *extra: str) -> None:
-    base.install(url, *extra)
-    base.install(url)
-
-
 @pytest.fixture(scope="session")
 def cluster_roles() -> None:
     """The roles the tests act as, besides the package's own.
@@ -128,7 +108,7 @@ def cluster_roles() -> None:
     granted nothing at all; and a LOGIN NOINHERIT role that may become each
     Supabase role, as PostgREST's `authenticator` is.
     """
-    with base.admin_connect() as conn:
+    with admin_connect() as conn:
         for name in SUPABASE_ROLES:
             create_role(conn, name, "nologin noinherit")
         for name in (LOGIN_ROLE, SERVICE_LOGIN_ROLE, RUNNER_LOGIN_ROLE):
@@ -142,36 +122,36 @@ def cluster_roles() -> None:
 @pytest.fixture(scope="session")
 def sec_template(cluster_roles: None) -> Iterator[str]:
     """Name of a database installed twice, the template of the others here."""
-    name = f"jqsec_{os.getpid()}_template"
-    install_twice(base.create_database(name))
+    name = database_name("template", prefix="jqsec")
+    install_twice(create_database(name))
     # The package's roles exist now: the LOGIN roles are granted them, as
     # docs/security.md tells deployments to do.
-    with base.admin_connect() as conn:
+    with admin_connect() as conn:
         grant_role(conn, "jobqueue_app", LOGIN_ROLE)
         grant_role(conn, "jobqueue_service", SERVICE_LOGIN_ROLE)
         grant_role(conn, "jobqueue_runner", RUNNER_LOGIN_ROLE)
     yield name
-    base.drop_database(name)
+    drop_database(name)
 
 
 @pytest.fixture
 def sec_db(sec_template: str) -> Iterator[str]:
     """URL of a fresh clone of the template, for tests that commit."""
-    name = f"jqsec_{os.getpid()}_{next(base._counter)}"
-    url = base.create_database(name, template=sec_template)
+    name = database_name(prefix="jqsec")
+    url = create_database(name, template=sec_template)
     yield url
-    base.drop_database(name)
+    drop_database(name)
 
 
 @pytest.fixture(scope="session")
 def _shared_conn(sec_template: str) -> Iterator[psycopg.Connection]:
-    name = f"jqsec_{os.getpid()}_shared"
-    url = base.create_database(name, template=sec_template)
+    name = database_name("shared", prefix="jqsec")
+    url = create_database(name, template=sec_template)
     conn = psycopg.connect(url)
     yield conn
     conn.rollback()
     conn.close()
-    base.drop_database(name)
+    drop_database(name)
 
 
 @pytest.fixture
@@ -199,8 +179,8 @@ class SupabaseDb:
 
 @pytest.fixture(scope="session")
 def supabase_db(cluster_roles: None) -> Iterator[SupabaseDb]:
-    name = f"jqsec_{os.getpid()}_supabase"
-    url = base.create_database(name)
+    name = database_name("supabase", prefix="jqsec")
+    url = create_database(name)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SUPABASE_SETUP)
     install_twice(url)
@@ -213,7 +193,7 @@ def supabase_db(cluster_roles: None) -> Iterator[SupabaseDb]:
             for user, count in ((USER_A, 2), (USER_B, 1))
         }
     yield SupabaseDb(url, jobs)
-    base.drop_database(name)
+    drop_database(name)
 
 
 @pytest.fixture
@@ -230,9 +210,7 @@ def postgrest(supabase_db: SupabaseDb) -> Iterator[psycopg.Connection]:
     """A connection as PostgREST has one: logged in as an authenticator role
     (LOGIN NOINHERIT, a member of anon, authenticated and service_role), in a
     transaction rolled back after the test."""
-    params = base.conninfo_to_dict(supabase_db.url)
-    params["user"] = POSTGREST_ROLE
-    with psycopg.connect(base.make_conninfo(**params)) as conn:
+    with psycopg.connect(url_with(supabase_db.url, user=POSTGREST_ROLE)) as conn:
         conn.execute("select")
         yield conn
         conn.rollback()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg import sql
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from support import jobs
+from support.db import install
+from support.jobs import ARCHIVE_TABLE, QUEUE_TABLE, rows, value
 
 USER_A = uuid.UUID("0000000a-0000-4000-8000-00000000000a")
 USER_B = uuid.UUID("0000000b-0000-4000-8000-00000000000b")
@@ -35,9 +35,6 @@ SERVICE_LOGIN_ROLE = "jobqueue_test_service_login"  # LOGIN, granted jobqueue_se
 RUNNER_LOGIN_ROLE = "jobqueue_test_runner_login"  # LOGIN, granted jobqueue_runner
 STRANGER_ROLE = "jobqueue_test_stranger"  # granted nothing
 POSTGREST_ROLE = "jobqueue_test_authenticator"  # LOGIN NOINHERIT, like PostgREST's
-
-QUEUE_TABLE = "pgmq.q_job_queue"
-ARCHIVE_TABLE = "pgmq.a_job_queue"
 
 APP_FUNCTIONS = frozenset(
     {
@@ -94,18 +91,6 @@ PACKAGE_RELATIONS = (
 )
 
 
-def rows(conn: psycopg.Connection, query: str, params: Sequence[Any] | dict = ()) -> list[dict]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
-
-
-def value(conn: psycopg.Connection, query: str, params: Sequence[Any] | dict = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None, query
-    return row[0]
-
-
 def claims_of(sub: uuid.UUID | str | None, **extra: Any) -> str:
     """request.jwt.claims as PostgREST sets them; '' for a request without a JWT."""
     if sub is None and not extra:
@@ -135,13 +120,10 @@ def acting_as(
         conn.execute("select pg_catalog.set_config('request.jwt.claims', '', true)")
 
 
-@contextmanager
-def raises(conn: psycopg.Connection, sqlstate: str) -> Iterator[pytest.ExceptionInfo]:
-    """Expects the block to fail with sqlstate; it runs in a savepoint, so that
-    the connection stays usable for the checks that follow."""
-    with pytest.raises(psycopg.Error) as info, conn.transaction():
-        yield info
-    assert info.value.sqlstate == sqlstate, f"{info.value.sqlstate}: {info.value}"
+def install_twice(url: str, *extra: str) -> None:
+    """Installs, then upgrades in place: every rule is checked after an upgrade."""
+    install(url, *extra)
+    install(url)
 
 
 def submit(
@@ -150,21 +132,14 @@ def submit(
     params: Any = None,
     job_type: str = "sample_task",
 ) -> uuid.UUID:
-    return value(
-        conn,
-        "select public.submit_job(%s, %s, %s)",
-        (job_type, None if params is None else Jsonb(params), user_id),
-    )
+    """support.jobs.submit with the user first: here, who submits is the point."""
+    return jobs.submit(conn, job_type, params, user_id)
 
 
 def get_job(conn: psycopg.Connection, job_id: uuid.UUID) -> dict:
     found = rows(conn, "select * from public.get_job(%s)", (job_id,))
     assert len(found) == 1
     return found[0]
-
-
-def cancel(conn: psycopg.Connection, job_id: uuid.UUID) -> bool:
-    return value(conn, "select public.cancel_job(%s)", (job_id,))
 
 
 def visible_jobs(conn: psycopg.Connection) -> set[uuid.UUID]:

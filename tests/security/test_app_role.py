@@ -10,24 +10,19 @@ import psycopg
 import pytest
 from jobqueue import InvalidParameters, JobNotFound, JobQueueService, NotAllowed
 from psycopg.types.json import Jsonb
+from support.db import url_with
+from support.jobs import ARCHIVE_TABLE, QUEUE_TABLE, cancel, counts, raises, rows, value
 
-from .conftest import base
 from .support import (
     APP,
-    ARCHIVE_TABLE,
     LOGIN_ROLE,
-    QUEUE_TABLE,
     UNKNOWN,
     USER_A,
     USER_B,
     acting_as,
-    cancel,
     get_job,
-    raises,
-    rows,
     status_of,
     submit,
-    value,
     visible_jobs,
 )
 
@@ -39,14 +34,6 @@ def jobs(tx) -> dict:
         USER_A: [submit(tx, USER_A), submit(tx, USER_A)],
         USER_B: [submit(tx, USER_B)],
     }
-
-
-def counts(conn: psycopg.Connection) -> tuple[int, int]:
-    """(jobs, messages), read as the owner: what a refused call must leave as it was."""
-    return (
-        value(conn, "select count(*) from public.jobs"),
-        value(conn, f"select count(*) from {QUEUE_TABLE}"),
-    )
 
 
 def messages_of(conn: psycopg.Connection, job_id) -> int:
@@ -320,9 +307,7 @@ def test_the_policy_helper_is_all_the_app_role_may_call_in_schema_jobqueue(tx):
 
 
 def login_url(url: str) -> str:
-    params = base.conninfo_to_dict(url)
-    params["user"] = LOGIN_ROLE
-    return base.make_conninfo(**params)
+    return url_with(url, user=LOGIN_ROLE)
 
 
 def test_job_queue_service_acting_for_a_user_is_held_to_that_users_jobs(sec_db):

@@ -9,20 +9,9 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from support.jobs import raises, rows, value
 
-from .support import (
-    APP,
-    PACKAGE_FUNCTIONS,
-    RUNNER,
-    SERVICE,
-    USER_A,
-    USER_B,
-    acting_as,
-    raises,
-    rows,
-    submit,
-    value,
-)
+from .support import APP, PACKAGE_FUNCTIONS, RUNNER, SERVICE, USER_A, USER_B, acting_as, submit
 
 # The functions that run with the owner's rights; docs/security.md says how
 # each one checks its caller.

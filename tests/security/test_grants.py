@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-from collections.abc import Iterator
 
 import psycopg
 import pytest
+from support.db import install
+from support.jobs import raises, rows, value
 
-from .conftest import base, install_twice
 from .support import (
     APP,
     APP_FUNCTIONS,
@@ -23,10 +22,8 @@ from .support import (
     VERSION_HELPERS,
     acting_as,
     executable,
-    raises,
-    rows,
+    install_twice,
     table_privileges,
-    value,
 )
 
 
@@ -139,7 +136,7 @@ def test_reinstall_takes_back_grants_made_meanwhile(sec_db):
             " grant execute on function public.dequeue_jobs(integer, integer) to jobqueue_app"
         )
 
-        base.install(sec_db)
+        install(sec_db)
 
         assert executable(conn, "public") == set()
         assert executable(conn, APP) == APP_FUNCTIONS | POLICY_HELPERS
@@ -152,14 +149,6 @@ def test_reinstall_takes_back_grants_made_meanwhile(sec_db):
         assert not value(
             conn, "select pg_catalog.has_schema_privilege('public', 'jobqueue', 'CREATE')"
         )
-
-
-@pytest.fixture
-def empty_db() -> Iterator[str]:
-    """A new database without the package."""
-    name = f"jqsec_{os.getpid()}_roles"
-    yield base.create_database(name)
-    base.drop_database(name)
 
 
 def test_role_names_are_configurable_and_fixed_by_the_first_install(empty_db, cluster_roles):
@@ -192,7 +181,7 @@ def test_role_names_are_configurable_and_fixed_by_the_first_install(empty_db, cl
             assert table_privileges(conn, role) == {}, role
 
         with pytest.raises(subprocess.CalledProcessError) as refused:
-            base.install(empty_db, "-v", f"app_role={APP}")
+            install(empty_db, "-v", f"app_role={APP}")
         assert "differs from the installed" in refused.value.stderr
         assert value(conn, "select app_role from jobqueue.settings") == app
 

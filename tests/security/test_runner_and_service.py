@@ -9,10 +9,10 @@ import sys
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from support.db import url_with
+from support.jobs import QUEUE_TABLE, cancel, raises, rows, value
 
-from .conftest import base
 from .support import (
-    QUEUE_TABLE,
     RUNNER,
     RUNNER_LOGIN_ROLE,
     SERVICE,
@@ -21,13 +21,9 @@ from .support import (
     USER_A,
     USER_B,
     acting_as,
-    cancel,
     get_job,
-    raises,
-    rows,
     status_of,
     submit,
-    value,
     visible_jobs,
 )
 
@@ -37,9 +33,7 @@ def dequeue(conn: psycopg.Connection, batch_size: int = 10) -> list[dict]:
 
 
 def as_login(url: str, role: str) -> str:
-    params = base.conninfo_to_dict(url)
-    params["user"] = role
-    return base.make_conninfo(**params)
+    return url_with(url, user=role)
 
 
 # -- runner ---------------------------------------------------------------------

@@ -18,22 +18,19 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from support.db import install
+from support.jobs import QUEUE_TABLE, raises, rows, value
 
-from .conftest import base
 from .support import (
     APP_FUNCTIONS,
     POLICY_HELPERS,
-    QUEUE_TABLE,
     RUNNER_FUNCTIONS,
     USER_A,
     USER_B,
     USER_C,
     VERSION_HELPERS,
     executable,
-    raises,
-    rows,
     table_privileges,
-    value,
     visible_jobs,
 )
 
@@ -145,7 +142,7 @@ def test_a_reinstall_takes_back_what_the_dashboard_granted_meanwhile(supabase_db
             " grant usage on schema jobqueue to anon"
         )
 
-        base.install(supabase_db.url)
+        install(supabase_db.url)
 
         assert executable(conn, "anon") == set()
         assert executable(conn, "authenticated") == APP_FUNCTIONS | POLICY_HELPERS

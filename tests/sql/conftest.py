@@ -8,22 +8,20 @@ the per-test clones of tests/conftest.py (`db`, `connect`, `new_db`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-
-from .support import base
+from support.db import create_database, database_name, drop_database
 
 
 @pytest.fixture(scope="session")
 def shared_db(template_db: str) -> Iterator[str]:
     """URL of one clone of the template that the whole session shares via `tx`."""
-    name = f"jqt_{os.getpid()}_sql_shared"
-    url = base.create_database(name, template=template_db)
+    name = database_name("sql_shared")
+    url = create_database(name, template=template_db)
     yield url
-    base.drop_database(name)
+    drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +37,7 @@ def tx(_shared_conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     """A connection in a transaction that is rolled back after the test.
 
     Everything the test writes or sets (settings, job types, messages) goes
-    away with it; errors expected inside the test belong in support.raises(),
+    away with it; errors expected inside the test belong in support.jobs.raises(),
     which runs them in a savepoint.
     """
     _shared_conn.rollback()

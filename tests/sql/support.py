@@ -1,45 +1,21 @@
-"""Helpers of the SQL package's tests: submit, take and inspect jobs and messages.
+"""Helpers of the SQL package's tests: take jobs, inspect and steer messages.
 
-Every helper takes the connection to act on, so that a test reads as a
-sequence of calls of the SQL API and checks of what the tables hold.
+The basics (submit, job, messages, rows, value, raises...) come from the
+shared support.jobs; these are what only the SQL tests need. Every helper
+takes the connection to act on.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
-import pytest
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from support.jobs import QUEUE, QUEUE_TABLE, USER, messages, rows, value
+from support.waiting import wait_for
 
-
-def _load_base() -> ModuleType:
-    # tests/conftest.py (install, create_database, url_for) is not importable
-    # by name: tests/ is no package, and pytest may rebind the module name
-    # "conftest" to another directory's.
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("jobqueue_tests_base", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-base = _load_base()
-USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 OTHER_USER = uuid.UUID("00000000-0000-4000-8000-000000000002")
-# The queue of a default install; the message table PGMQ keeps for it.
-QUEUE = "job_queue"
-QUEUE_TABLE = "pgmq.q_job_queue"
-ARCHIVE_TABLE = "pgmq.a_job_queue"
 STATUSES = ("pending", "processing", "completed", "failed")
 LEGAL_TRANSITIONS = {
     ("pending", "processing"),
@@ -48,41 +24,6 @@ LEGAL_TRANSITIONS = {
     ("pending", "failed"),
     ("processing", "pending"),
 }
-
-
-def rows(conn: psycopg.Connection, query: str, params: Sequence[Any] = ()) -> list[dict]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
-
-
-def value(conn: psycopg.Connection, query: str, params: Sequence[Any] = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None, query
-    return row[0]
-
-
-def add_type(conn: psycopg.Connection, name: str, **settings: Any) -> None:
-    """Registers a job type, as docs tell users to: one INSERT."""
-    columns = ["name", *settings]
-    values = [name, *(Jsonb(v) if isinstance(v, dict) else v for v in settings.values())]
-    conn.execute(
-        f"insert into job_types ({', '.join(columns)}) values ({', '.join(['%s'] * len(values))})",
-        values,
-    )
-
-
-def submit(
-    conn: psycopg.Connection,
-    job_type: str | None = "sample_task",
-    params: Any = None,
-    user_id: uuid.UUID | None = USER,
-) -> uuid.UUID:
-    return value(
-        conn,
-        "select submit_job(%s, %s, %s)",
-        (job_type, None if params is None else Jsonb(params), user_id),
-    )
 
 
 def submit_many(
@@ -109,32 +50,8 @@ def take(conn: psycopg.Connection, job_id: uuid.UUID, vt: int = 30) -> int:
     raise AssertionError(f"job {job_id} was not handed out")
 
 
-def job(conn: psycopg.Connection, job_id: uuid.UUID) -> dict:
-    found = rows(conn, "select * from jobs where id = %s", (job_id,))
-    assert found, f"no job {job_id}"
-    return found[0]
-
-
-def messages(conn: psycopg.Connection, job_id: uuid.UUID | None = None) -> list[dict]:
-    """The queue's messages, of one job or all, oldest first."""
-    return rows(
-        conn,
-        f"select msg_id, vt, read_ct, message from {QUEUE_TABLE}"
-        " where %s::text is null or message ->> 'job_id' = %s::text order by msg_id",
-        (job_id, job_id),
-    )
-
-
 def msg_ids(conn: psycopg.Connection, job_id: uuid.UUID) -> list[int]:
     return [m["msg_id"] for m in messages(conn, job_id)]
-
-
-def counts(conn: psycopg.Connection) -> tuple[int, int]:
-    """(jobs, messages): what a failed call must leave as it found it."""
-    return (
-        value(conn, "select count(*) from public.jobs"),
-        value(conn, f"select count(*) from {QUEUE_TABLE}"),
-    )
 
 
 def make_visible(conn: psycopg.Connection, msg_id: int | None = None) -> None:
@@ -174,30 +91,6 @@ def check_invariant(conn: psycopg.Connection) -> None:
         " where not exists (select from jobs as j where j.id::text = m.message ->> 'job_id')",
     )
     assert strays == 0, f"{strays} messages of no job"
-
-
-@contextmanager
-def raises(conn: psycopg.Connection, sqlstate: str, *words: str) -> Iterator[pytest.ExceptionInfo]:
-    """Expects the block to raise sqlstate with every word in the message.
-
-    The block runs in a savepoint (or its own transaction in autocommit), so
-    that the connection stays usable for the checks that follow.
-    """
-    with pytest.raises(psycopg.Error) as info, conn.transaction():
-        yield info
-    error = info.value
-    assert error.sqlstate == sqlstate, f"{error.sqlstate}: {error}"
-    for word in words:
-        assert word in (error.diag.message_primary or ""), f"{word!r} not in {error}"
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Polls predicate until it holds: waiting on a condition, not a guessed delay."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def wait_until_blocked(observer: psycopg.Connection, blocked: psycopg.Connection) -> None:

@@ -4,8 +4,9 @@ only, even when that job is in the same batch."""
 from __future__ import annotations
 
 import pytest
+from support.jobs import job, submit
 
-from .support import check_invariant, job, msg_ids, submit, take
+from .support import check_invariant, msg_ids, take
 
 BATCH_CALLS = {
     "complete_jobs": "select * from complete_jobs(%s, null, %s)",

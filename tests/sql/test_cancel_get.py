@@ -5,24 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from support.jobs import USER, add_job_type, cancel, job, messages, raises, rows, submit, value
 
-from .support import (
-    USER,
-    add_type,
-    check_invariant,
-    job,
-    messages,
-    msg_ids,
-    raises,
-    rows,
-    submit,
-    take,
-    value,
-)
-
-
-def cancel(conn, job_id) -> bool:
-    return value(conn, "select cancel_job(%s)", (job_id,))
+from .support import check_invariant, msg_ids, take
 
 
 def test_cancel_job_fails_a_pending_job_as_cancelled(tx):
@@ -48,7 +33,7 @@ def test_cancel_job_accepts_a_named_argument(tx):
 
 
 def test_cancel_job_cancels_a_job_waiting_for_its_retry(tx):
-    add_type(tx, "flaky", max_retries=1)
+    add_job_type(tx, "flaky", max_retries=1)
     job_id = submit(tx, "flaky")
     tx.execute("select fail_job(%s, 'x', msg_id => %s)", (job_id, take(tx, job_id)))
     assert len(msg_ids(tx, job_id)) == 1

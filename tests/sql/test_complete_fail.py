@@ -6,22 +6,9 @@ import uuid
 
 import pytest
 from psycopg.types.json import Jsonb
+from support.jobs import add_job_type, counts, job, messages, raises, submit, value
 
-from .support import (
-    add_type,
-    check_invariant,
-    counts,
-    dequeue,
-    job,
-    make_visible,
-    messages,
-    msg_ids,
-    now,
-    raises,
-    submit,
-    take,
-    value,
-)
+from .support import check_invariant, dequeue, make_visible, msg_ids, now, take
 
 
 def complete(conn, job_id, refs=None, msg_id=None) -> None:
@@ -222,7 +209,7 @@ def test_fail_job_of_a_job_not_processing_is_55000_and_changes_nothing(tx, statu
 
 
 def test_fail_job_retries_a_type_with_max_retries(tx):
-    add_type(tx, "flaky", max_retries=2)
+    add_job_type(tx, "flaky", max_retries=2)
     job_id, msg_id = running(tx, "flaky")
     before = now(tx)
 
@@ -246,7 +233,7 @@ def test_fail_job_retries_a_type_with_max_retries(tx):
 
 
 def test_retries_back_off_exponentially_then_fail(tx):
-    add_type(tx, "flaky", max_retries=3, retry_backoff_seconds=2)
+    add_job_type(tx, "flaky", max_retries=3, retry_backoff_seconds=2)
     job_id = submit(tx, "flaky")
     outcomes = []
 
@@ -271,7 +258,7 @@ def test_retries_back_off_exponentially_then_fail(tx):
 
 def test_the_backoff_is_capped_by_max_backoff_seconds(tx):
     tx.execute("update jobqueue.settings set max_backoff_seconds = 5")
-    add_type(tx, "slow_retry", max_retries=1, retry_backoff_seconds=3600)
+    add_job_type(tx, "slow_retry", max_retries=1, retry_backoff_seconds=3600)
     job_id, msg_id = running(tx, "slow_retry")
 
     fail(tx, job_id, msg_id=msg_id)
@@ -282,7 +269,7 @@ def test_the_backoff_is_capped_by_max_backoff_seconds(tx):
 
 
 def test_a_retried_job_is_handed_out_again_with_its_retry_count(tx):
-    add_type(tx, "flaky", max_retries=1)
+    add_job_type(tx, "flaky", max_retries=1)
     job_id, msg_id = running(tx, "flaky")
     fail(tx, job_id, msg_id=msg_id)
     make_visible(tx)
@@ -299,7 +286,7 @@ def test_a_retried_job_is_handed_out_again_with_its_retry_count(tx):
 
 
 def test_a_stale_msg_id_cannot_finish_the_retried_job(tx):
-    add_type(tx, "flaky", max_retries=2)
+    add_job_type(tx, "flaky", max_retries=2)
     job_id, first = running(tx, "flaky")
     fail(tx, job_id, "first", msg_id=first)
     before, queue = job(tx, job_id), messages(tx)
@@ -314,7 +301,7 @@ def test_a_stale_msg_id_cannot_finish_the_retried_job(tx):
 
 
 def test_a_stale_msg_id_cannot_finish_the_next_attempt(tx):
-    add_type(tx, "flaky", max_retries=2)
+    add_job_type(tx, "flaky", max_retries=2)
     job_id, first = running(tx, "flaky")
     fail(tx, job_id, "first", msg_id=first)
     make_visible(tx)
@@ -333,7 +320,7 @@ def test_a_stale_msg_id_cannot_finish_the_next_attempt(tx):
 
 
 def test_an_attempt_timed_out_by_dequeue_has_lost_its_lease(tx):
-    add_type(tx, "flaky", max_retries=1)
+    add_job_type(tx, "flaky", max_retries=1)
     job_id, first = running(tx, "flaky")
     make_visible(tx, first)
     assert dequeue(tx) == []  # the abandoned attempt is retried
@@ -416,7 +403,7 @@ def test_complete_jobs_without_msg_ids_completes_processing_jobs_only(tx):
 
 
 def test_fail_jobs_retries_or_fails_each_job_per_its_type(tx):
-    add_type(tx, "retrying", max_retries=1)
+    add_job_type(tx, "retrying", max_retries=1)
     retried, failed = submit(tx, "retrying"), submit(tx)
     retried_msg, failed_msg = take(tx, retried), take(tx, failed)
 

@@ -15,20 +15,16 @@ from typing import Any
 
 import psycopg
 import pytest
+from support.jobs import add_job_type, job, messages, submit, value
 
 from .support import (
-    add_type,
     check_invariant,
     dequeue,
-    job,
     make_visible,
-    messages,
     msg_ids,
     send_raw,
-    submit,
     submit_many,
     take,
-    value,
     wait_until_blocked,
 )
 
@@ -134,7 +130,7 @@ def test_concurrent_dequeuers_hand_out_each_job_exactly_once(db, session):
 
 def test_concurrent_dequeuers_and_sweeps_amid_junk_hand_out_each_pending_job_once(db, session):
     # Retries wait an hour: none comes back while the workers drain.
-    add_type(db, "flaky", max_retries=1, retry_backoff_seconds=3600)
+    add_job_type(db, "flaky", max_retries=1, retry_backoff_seconds=3600)
     abandoned = [submit(db, "flaky") for _ in range(10)] + [submit(db) for _ in range(10)]
     for job_id in abandoned:
         take(db, job_id)
@@ -181,7 +177,7 @@ def test_racing_calls_on_one_job_never_deadlock_and_end_in_one_legal_state(
     db, session, max_retries
 ):
     # A retry waits an hour: it cannot be handed out again within a round.
-    add_type(db, "racer", max_retries=max_retries, retry_backoff_seconds=3600)
+    add_job_type(db, "racer", max_retries=max_retries, retry_backoff_seconds=3600)
     finisher, sweeper, canceller, dequeuer = (session() for _ in range(4))
 
     def race(job_id, msg_id) -> list[Any]:
@@ -349,7 +345,7 @@ def test_a_lease_extension_waits_for_a_completion_then_finds_its_lease_gone(db, 
 
 
 def test_a_cancel_that_waited_for_a_retry_deletes_the_retrys_message(db, session):
-    add_type(db, "flaky", max_retries=1)
+    add_job_type(db, "flaky", max_retries=1)
     job_id = submit(db, "flaky")
     msg_id = take(db, job_id)
     runner = session(autocommit=False)

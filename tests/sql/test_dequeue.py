@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import pytest
-
-from .support import (
+from support.jobs import (
     ARCHIVE_TABLE,
     USER,
-    add_type,
-    check_invariant,
+    add_job_type,
     counts,
-    dequeue,
     job,
-    make_visible,
     messages,
+    raises,
+    submit,
+    value,
+)
+
+from .support import (
+    check_invariant,
+    dequeue,
+    make_visible,
     msg_ids,
     now,
-    raises,
     send_raw,
-    submit,
     submit_many,
     take,
-    value,
 )
 
 POISON = [[1, 2], "text", 42, {}, {"job_id": "not-a-uuid"}, {"job_id": 17}, {"job_id": None}]
@@ -223,7 +225,7 @@ def test_an_abandoned_attempt_without_retries_fails_as_job_timeout(tx):
 
 
 def test_an_abandoned_attempt_with_retries_left_goes_back_to_pending(tx):
-    add_type(tx, "x", max_retries=2)
+    add_job_type(tx, "x", max_retries=2)
     job_id = submit(tx, "x")
     msg_id = take(tx, job_id)
     make_visible(tx, msg_id)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import psycopg
 import pytest
+from support.db import ROOT, install
+from support.jobs import USER, counts, messages, submit, value
 
-from .support import USER, base, counts, dequeue, messages, submit, value
+from .support import dequeue
 
 # Everything install.sql creates or sets, by definition rather than by oid.
 SNAPSHOT = """
@@ -82,19 +82,11 @@ def snapshot(url: str) -> list[tuple]:
         return conn.execute(SNAPSHOT).fetchall()
 
 
-@pytest.fixture
-def empty_db() -> Iterator[str]:
-    """A new database without the package."""
-    name = f"jqt_{os.getpid()}_sql_empty"
-    yield base.create_database(name)
-    base.drop_database(name)
-
-
 def test_a_second_install_changes_nothing(new_db):
-    base.install(new_db)  # the sources as they are now, whatever the template was built from
+    install(new_db)  # the sources as they are now, whatever the template was built from
     first = snapshot(new_db)
 
-    result = base.install(new_db)
+    result = install(new_db)
 
     assert snapshot(new_db) == first
     assert "ERROR" not in result.stderr
@@ -102,12 +94,12 @@ def test_a_second_install_changes_nothing(new_db):
 
 
 def test_a_fresh_install_then_a_reinstall_match_and_keep_the_data(empty_db):
-    base.install(empty_db)
+    install(empty_db)
     first = snapshot(empty_db)
     with psycopg.connect(empty_db, autocommit=True) as conn:
         job_id = submit(conn)
 
-    base.install(empty_db)
+    install(empty_db)
 
     assert snapshot(empty_db) == first
     with psycopg.connect(empty_db, autocommit=True) as conn:
@@ -141,7 +133,7 @@ def test_install_creates_the_documented_objects(new_db):
 
 
 def test_the_queue_name_is_set_by_the_first_install(empty_db):
-    base.install(empty_db, "-v", "queue_name=my_jobs")
+    install(empty_db, "-v", "queue_name=my_jobs")
 
     with (
         psycopg.connect(empty_db, autocommit=True) as conn,
@@ -161,8 +153,8 @@ def test_the_queue_name_is_set_by_the_first_install(empty_db):
         assert value(conn, "select count(*) from pgmq.q_my_jobs") == 0
 
     # Later installs keep it, with or without naming it again.
-    base.install(empty_db)
-    base.install(empty_db, "-v", "queue_name=my_jobs")
+    install(empty_db)
+    install(empty_db, "-v", "queue_name=my_jobs")
     with psycopg.connect(empty_db, autocommit=True) as conn:
         assert value(conn, "select jobqueue.queue_name()") == "my_jobs"
 
@@ -171,7 +163,7 @@ def test_another_queue_name_on_a_later_install_fails_and_changes_nothing(new_db)
     before = snapshot(new_db)
 
     with pytest.raises(subprocess.CalledProcessError) as info:
-        base.install(new_db, "-v", "queue_name=elsewhere")
+        install(new_db, "-v", "queue_name=elsewhere")
 
     assert "queue_name" in info.value.stderr
     assert "elsewhere" in info.value.stderr
@@ -181,7 +173,7 @@ def test_another_queue_name_on_a_later_install_fails_and_changes_nothing(new_db)
 @pytest.mark.parametrize("name", ["Bad-Name", "1abc", "x" * 48])
 def test_an_invalid_queue_name_fails_the_install(empty_db, name):
     with pytest.raises(subprocess.CalledProcessError):
-        base.install(empty_db, "-v", f"queue_name={name}")
+        install(empty_db, "-v", f"queue_name={name}")
 
     with psycopg.connect(empty_db, autocommit=True) as conn:
         assert value(conn, "select to_regclass('public.jobs') is null")
@@ -198,7 +190,7 @@ def test_an_old_signature_of_an_api_function_is_dropped(new_db):
             " returns boolean language sql as 'select false'"
         )
 
-    base.install(new_db)
+    install(new_db)
 
     with psycopg.connect(new_db, autocommit=True) as conn:
         signatures = value(
@@ -222,7 +214,7 @@ def test_a_users_own_function_in_public_is_left_alone(new_db):
             "create function public.submit_report(x int) returns int language sql as 'select x'"
         )
 
-    base.install(new_db)
+    install(new_db)
 
     with psycopg.connect(new_db, autocommit=True) as conn:
         assert value(conn, "select submit_report(3)") == 3
@@ -235,7 +227,7 @@ def test_concurrent_installs_queue_up_and_both_succeed(empty_db):
     def run() -> None:
         barrier.wait()
         try:
-            results.append(base.install(empty_db))
+            results.append(install(empty_db))
         except Exception as error:  # reported below
             results.append(error)
 
@@ -322,7 +314,7 @@ PGMQ_SINCE_1_4 = {
 
 
 def test_the_package_calls_only_pgmq_functions_present_since_1_4():
-    sources = (base.ROOT / "sql").rglob("*.sql")
+    sources = (ROOT / "sql").rglob("*.sql")
     called = {
         name
         for path in sources

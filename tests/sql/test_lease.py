@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from support.jobs import add_job_type, job, messages, raises, submit, value
 
-from .support import add_type, job, messages, msg_ids, now, raises, submit, take, value
+from .support import msg_ids, now, take
 
 
 def extend(conn, job_id, msg_id, seconds) -> None:
@@ -54,7 +55,7 @@ def test_extend_job_lease_accepts_named_arguments(tx):
 
 
 def test_the_lease_never_reaches_past_the_types_timeout(tx):
-    add_type(tx, "short", timeout_seconds=60)
+    add_job_type(tx, "short", timeout_seconds=60)
     job_id, msg_id = running(tx, "short")
     started_at = job(tx, job_id)["started_at"]
 
@@ -65,7 +66,7 @@ def test_the_lease_never_reaches_past_the_types_timeout(tx):
 
 
 def test_an_attempt_past_its_timeout_is_refused_and_keeps_its_vt(tx):
-    add_type(tx, "short", timeout_seconds=60)
+    add_job_type(tx, "short", timeout_seconds=60)
     job_id, msg_id = running(tx, "short")
     tx.execute(
         "update jobs set started_at = started_at - interval '61 seconds' where id = %s", (job_id,)
@@ -133,7 +134,7 @@ def test_a_finished_job_has_no_lease_to_extend(tx, outcome):
 
 
 def test_the_lease_of_a_retried_attempt_is_gone(tx):
-    add_type(tx, "flaky", max_retries=1)
+    add_job_type(tx, "flaky", max_retries=1)
     job_id, first = running(tx, "flaky")
     tx.execute("select fail_job(%s, 'x', msg_id => %s)", (job_id, first))
     (retry,) = messages(tx, job_id)
@@ -158,7 +159,7 @@ def test_another_jobs_msg_id_is_no_lease(tx):
 
 
 def test_a_retried_attempt_gets_a_fresh_start_and_so_a_fresh_timeout(tx):
-    add_type(tx, "flaky", max_retries=1, timeout_seconds=60)
+    add_job_type(tx, "flaky", max_retries=1, timeout_seconds=60)
     job_id, first = running(tx, "flaky")
     tx.execute(
         "update jobs set started_at = started_at - interval '1 hour' where id = %s", (job_id,)
@@ -191,7 +192,7 @@ def test_a_hand_written_retry_ends_the_old_lease(tx):
 
 
 def test_extend_job_lease_returns_the_lease_end_it_granted(tx):
-    add_type(tx, "short_lease", timeout_seconds=20)
+    add_job_type(tx, "short_lease", timeout_seconds=20)
     job_id, msg_id = running(tx, "short_lease")
 
     end = value(tx, "select extend_job_lease(%s, %s, 3600)", (job_id, msg_id))

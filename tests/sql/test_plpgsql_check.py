@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-
-from .support import rows
+from support.jobs import rows
 
 # (function, message) -> why the warning is not a defect.
 REVIEWED = {

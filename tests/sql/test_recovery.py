@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from support.jobs import ARCHIVE_TABLE, add_job_type, counts, job, messages, submit, value
 
 from .support import (
-    ARCHIVE_TABLE,
-    add_type,
     check_invariant,
-    counts,
     dequeue,
-    job,
     make_visible,
-    messages,
     msg_ids,
     now,
     send_raw,
-    submit,
     submit_many,
     take,
-    value,
 )
 
 NOTHING = {
@@ -119,7 +113,7 @@ def test_the_re_send_limit_is_a_setting(tx):
 
 
 def test_retries_of_any_cause_count_towards_the_re_send_limit(tx):
-    add_type(tx, "flaky", max_retries=5)
+    add_job_type(tx, "flaky", max_retries=5)
     job_id = submit(tx, "flaky")
     for _ in range(3):
         tx.execute("select fail_job(%s, 'x', msg_id => %s)", (job_id, take(tx, job_id)))
@@ -144,7 +138,7 @@ def test_a_processing_job_whose_message_came_back_times_out(tx):
 
 
 def test_a_processing_job_whose_message_came_back_is_retried_per_its_type(tx):
-    add_type(tx, "flaky", max_retries=1)
+    add_job_type(tx, "flaky", max_retries=1)
     job_id = submit(tx, "flaky")
     msg_id = take(tx, job_id)
     make_visible(tx, msg_id)
@@ -179,7 +173,7 @@ def test_a_processing_job_with_no_message_times_out(tx):
 
 
 def test_a_processing_job_with_no_message_is_retried_per_its_type(tx):
-    add_type(tx, "flaky", max_retries=1)
+    add_job_type(tx, "flaky", max_retries=1)
     job_id = submit(tx, "flaky")
     take(tx, job_id)
     tx.execute("select pgmq.purge_queue('job_queue')")
@@ -191,7 +185,7 @@ def test_a_processing_job_with_no_message_is_retried_per_its_type(tx):
 
 
 def test_an_attempt_that_outlived_its_timeout_times_out_while_hidden(tx):
-    add_type(tx, "short", timeout_seconds=60)
+    add_job_type(tx, "short", timeout_seconds=60)
     job_id = submit(tx, "short")
     msg_id = take(tx, job_id, vt=3600)
     tx.execute(
@@ -259,7 +253,7 @@ def test_poison_messages_are_archived(tx):
 
 
 def test_one_sweep_handles_every_case_and_reports_each_count(tx):
-    add_type(tx, "flaky", max_retries=1)
+    add_job_type(tx, "flaky", max_retries=1)
     stale = submit(tx)
     timed_out = submit(tx)
     retried = submit(tx, "flaky")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 
-from .support import add_type, dequeue, job, make_visible, msg_ids, submit, wait_until_blocked
+from support.jobs import add_job_type, job, submit
+
+from .support import dequeue, make_visible, msg_ids, wait_until_blocked
 
 # Holds the sweep inside its second part for as long as the test holds the
 # advisory lock: a stand-in for a sweep that takes long over many jobs.
@@ -25,8 +27,8 @@ for each row execute function public.tg_test_stall();
 
 
 def test_the_sweep_leaves_alone_an_attempt_that_began_after_its_scan(db, connect):
-    add_type(db, "stalls", max_retries=0)
-    add_type(db, "victim", max_retries=3, timeout_seconds=600)
+    add_job_type(db, "stalls", max_retries=0)
+    add_job_type(db, "victim", max_retries=3, timeout_seconds=600)
     # Ten timed-out attempts fill the sweep's first fetch of rows; the
     # victim comes after them, so that the sweep locks it only later.
     stalls = [submit(db, "stalls", {"stall": True}) for _ in range(10)]

@@ -6,8 +6,8 @@ import re
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-
-from .support import base, value
+from support.db import install
+from support.jobs import value
 
 COMMAND = "select public.recover_orphans()"
 JOB_NAME = "jobqueue-recover-orphans"
@@ -24,8 +24,8 @@ def sweeps_scheduled(conn: psycopg.Connection, database: str) -> list[tuple]:
 def test_installing_twice_in_the_cron_database_leaves_exactly_one_cron_job(cron_db_url):
     cron_db = conninfo_to_dict(cron_db_url)["dbname"]
 
-    base.install(cron_db_url)
-    base.install(cron_db_url)
+    install(cron_db_url)
+    install(cron_db_url)
 
     with psycopg.connect(cron_db_url, autocommit=True) as conn:
         assert sweeps_scheduled(conn, cron_db) == [(JOB_NAME, "* * * * *", COMMAND)]
@@ -37,7 +37,7 @@ def test_installing_elsewhere_prints_the_exact_call_that_schedules_the_sweep(new
     database = conninfo_to_dict(new_db)["dbname"]
     cron_db = conninfo_to_dict(cron_db_url)["dbname"]
 
-    result = base.install(new_db)
+    result = install(new_db)
 
     found = re.search(
         r"NOTICE:  pg_cron lives in database (\S+): .* run there: (.*;)$", result.stderr, re.M
@@ -67,8 +67,8 @@ def test_installing_elsewhere_prints_the_exact_call_that_schedules_the_sweep(new
 
 
 def test_a_reinstall_elsewhere_prints_the_same_call_again(new_db):
-    first = base.install(new_db).stderr
-    second = base.install(new_db).stderr
+    first = install(new_db).stderr
+    second = install(new_db).stderr
 
     notice = [line for line in second.splitlines() if "cron.schedule_in_database" in line]
     assert len(notice) == 1

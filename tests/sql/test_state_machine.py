@@ -6,22 +6,9 @@ import itertools
 
 import pytest
 from psycopg.types.json import Jsonb
+from support.jobs import USER, add_job_type, counts, job, messages, raises, rows, submit, value
 
-from .support import (
-    LEGAL_TRANSITIONS,
-    OTHER_USER,
-    STATUSES,
-    USER,
-    add_type,
-    counts,
-    job,
-    messages,
-    raises,
-    rows,
-    submit,
-    take,
-    value,
-)
+from .support import LEGAL_TRANSITIONS, OTHER_USER, STATUSES, take
 
 
 def job_in(conn, status: str):
@@ -248,7 +235,7 @@ def test_a_hand_written_update_of_parameters_is_validated(tx):
 
 
 def test_changing_the_type_by_hand_validates_against_the_new_type(tx):
-    add_type(tx, "strict", parameters_schema={"type": "object", "required": ["url"]})
+    add_job_type(tx, "strict", parameters_schema={"type": "object", "required": ["url"]})
     job_id = submit(tx, params={"message": "a"})
 
     with raises(tx, "22023", "url"):

@@ -6,12 +6,10 @@ import uuid
 
 import psycopg
 from psycopg.types.json import Jsonb
-
-from .support import (
-    OTHER_USER,
+from support.jobs import (
     QUEUE,
     USER,
-    add_type,
+    add_job_type,
     counts,
     job,
     messages,
@@ -20,6 +18,8 @@ from .support import (
     submit,
     value,
 )
+
+from .support import OTHER_USER
 
 
 def test_submit_job_inserts_a_pending_job_and_sends_its_message(tx):
@@ -227,7 +227,7 @@ def test_submit_jobs_takes_null_elements_as_empty_parameters(tx):
 
 
 def test_a_registered_type_takes_submissions_at_once(tx):
-    add_type(tx, "resize_image", max_retries=2)
+    add_job_type(tx, "resize_image", max_retries=2)
 
     job_id = submit(tx, "resize_image", {"anything": [1, {"nested": None}], "n": 1.5})
 

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
-
-from .support import USER, add_type, counts, raises, submit, value
+from support.jobs import USER, add_job_type, counts, raises, submit, value
 
 # NULL parameters mean {}; every other accepted value is an object.
 SAMPLE_VALID = [
@@ -138,7 +137,7 @@ def test_a_type_registered_with_one_insert_accepts_any_json_object(tx):
 
 @pytest.mark.parametrize("params", [[], "text", 1, False], ids=repr)
 def test_a_type_without_schema_still_wants_an_object(tx, params):
-    add_type(tx, "x")
+    add_job_type(tx, "x")
 
     with raises(tx, "22023", "job_parameters"):
         submit(tx, "x", params)
@@ -147,7 +146,7 @@ def test_a_type_without_schema_still_wants_an_object(tx, params):
 
 
 def test_parameters_up_to_64_kib_are_accepted(tx):
-    add_type(tx, "x")
+    add_job_type(tx, "x")
 
     submit(tx, "x", {"blob": "x" * 60_000})
 
@@ -155,7 +154,7 @@ def test_parameters_up_to_64_kib_are_accepted(tx):
 
 
 def test_parameters_over_64_kib_are_refused(tx):
-    add_type(tx, "x")
+    add_job_type(tx, "x")
     big = {"blob": "x" * 70_000}
 
     with raises(tx, "22023", "job_parameters", "too large"):
@@ -173,7 +172,7 @@ def test_parameters_over_64_kib_are_refused(tx):
 
 def test_the_size_cap_holds_for_compressible_values_read_from_a_table(tx):
     # A value read from a table is stored compressed; the cap is on its real size.
-    add_type(tx, "x")
+    add_job_type(tx, "x")
     tx.execute("create temp table big (p jsonb) on commit drop")
     tx.execute("insert into big select jsonb_build_object('blob', repeat('x', 200000))")
 
@@ -214,7 +213,7 @@ SCHEMA = {
     ids=repr,
 )
 def test_a_type_schema_accepts(tx, params):
-    add_type(tx, "fetch", parameters_schema=SCHEMA)
+    add_job_type(tx, "fetch", parameters_schema=SCHEMA)
 
     submit(tx, "fetch", params)
 
@@ -235,7 +234,7 @@ def test_a_type_schema_accepts(tx, params):
     ids=repr,
 )
 def test_a_type_schema_refuses_with_the_path_of_the_field(tx, params, field):
-    add_type(tx, "fetch", parameters_schema=SCHEMA)
+    add_job_type(tx, "fetch", parameters_schema=SCHEMA)
 
     with raises(tx, "22023", field):
         submit(tx, "fetch", params)
