@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.waiting import wait_for
+
 from .harness import (
     Actor,
     Reconnecting,
@@ -25,7 +27,6 @@ from .harness import (
     job_mix,
     runner_log_problems,
     running,
-    wait_until,
 )
 
 INSTALL_SQL = Path(__file__).resolve().parents[2] / "sql" / "install.sql"
@@ -68,9 +69,9 @@ def test_installs_over_a_live_database_lose_and_fail_nothing(chaos_db, workdir, 
     try:
         runners.start(2)
         with running(submitter, sweeper, installer):
-            wait_until(submitter.done.is_set, 240, "the submitter to finish")
-            wait_until(lambda: installer.installs >= 3, 120, "three installs")
-            wait_until(lambda: all_finished(probe, total), 240, "every job to finish")
+            wait_for(submitter.done.is_set, "the submitter to finish", timeout=240)
+            wait_for(lambda: installer.installs >= 3, "three installs", timeout=120)
+            wait_for(lambda: all_finished(probe, total), "every job to finish", timeout=240)
         codes = runners.stop_all()
     finally:
         runners.cleanup()

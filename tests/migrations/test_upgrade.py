@@ -15,17 +15,18 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.rows import dict_row
-from sql.support import base, submit, value
-from sql.test_install import snapshot
+from support.catalog import snapshot
+from support.db import ROOT, create_database, drop_database, install, url_for
+from support.jobs import submit, value
 
 # Releases users may upgrade from: (name, commit).
-RELEASES = [("0.1.0", "84f7d4a")]
+RELEASES = [("0.1.0", "84f7d4a"), ("0.2.0", "3d5d030")]
 
 
 def release_sql(commit: str, into: Path) -> Path:
     """The release's sql/ directory, taken from git history."""
     archive = subprocess.run(
-        ["git", "-C", str(base.ROOT), "archive", "--format=tar", commit, "sql"],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "sql"],
         capture_output=True,
         check=False,
     )
@@ -101,20 +102,20 @@ def test_an_upgrade_keeps_every_job_and_message_and_matches_a_fresh_install(
     release, commit, tmp_path, template_db
 ):
     name = f"jqt_upgrade_{release.replace('.', '_')}_{uuid.uuid4().hex[:6]}"
-    url = base.create_database(name)
+    url = create_database(name)
     try:
         install_from(release_sql(commit, tmp_path), url)
         with psycopg.connect(url, autocommit=True) as conn:
             jobs = fill(conn)
             before = contents(conn)
 
-        base.install(url)
+        install(url)
 
         with psycopg.connect(url, autocommit=True) as conn:
             assert contents(conn) == before
             versions = [r[0] for r in conn.execute("select version from jobqueue.schema_versions")]
             assert release in versions and "0001" in versions
-        assert schema(url) == schema(base.url_for(template_db))
+        assert schema(url) == schema(url_for(template_db))
 
         # The runner drains what is left: the pending job now, the lost one
         # once the sweep has sent its message again.
@@ -133,4 +134,4 @@ def test_an_upgrade_keeps_every_job_and_message_and_matches_a_fresh_install(
             assert statuses[jobs["processing"]] == "processing"  # its lease still holds
             assert statuses[jobs["retrying"]] == "pending"  # its backoff still runs
     finally:
-        base.drop_database(name)
+        drop_database(name)

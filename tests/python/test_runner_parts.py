@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import pytest
 from jobqueue.attempts import Attempt, Outcome
 from jobqueue.config import RunnerConfig
 from jobqueue.handlers import Job
@@ -17,17 +15,9 @@ from jobqueue.leases import LeaseKeeper
 from jobqueue.results import ResultRecorder
 from jobqueue.slots import Slots
 from jobqueue.tally import Tally
+from support.waiting import wait_for
 
 USER = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-    return value
 
 
 def attempt_of(row: tuple[Any, ...], lease_seconds: float = 30) -> Attempt:

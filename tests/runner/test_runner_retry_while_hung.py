@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from jobqueue import HandlerRegistry, Job
 from jobqueue.runner import Runner, RunnerConfig
-
-from .helpers import add_job_type, job, status, submit, wait_for
+from support.jobs import add_job_type, job, status, submit
+from support.waiting import wait_for
 
 HUNG_TYPE = "test_hung_first_attempt"
 QUICK_TYPE = "test_quick"

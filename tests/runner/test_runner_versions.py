@@ -12,8 +12,9 @@ import jobqueue
 import psycopg
 from jobqueue.versions import major_minor
 from psycopg import sql
+from support.jobs import status, submit
 
-from .helpers import run_cli, status, submit
+from .helpers import run_cli
 
 RUNNER = jobqueue.__version__
 MAJOR, MINOR = major_minor(RUNNER)

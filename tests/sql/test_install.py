@@ -9,77 +9,11 @@ import threading
 
 import psycopg
 import pytest
+from support.catalog import snapshot
 from support.db import ROOT, install
 from support.jobs import USER, counts, messages, submit, value
 
 from .support import dequeue
-
-# Everything install.sql creates or sets, by definition rather than by oid.
-SNAPSHOT = """
-select 'function', p.oid::regprocedure::text,
-    pg_catalog.pg_get_functiondef(p.oid) || coalesce(p.proacl::text, '')
-from pg_catalog.pg_proc as p
-where p.pronamespace in ('public'::regnamespace, 'jobqueue'::regnamespace)
-union all
-select 'relation', c.oid::regclass::text,
-    c.relkind::text || ' ' || c.relrowsecurity || ' ' || coalesce(c.relacl::text, '')
-    || ' ' || coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '')
-from pg_catalog.pg_class as c
-where c.relnamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
-union all
-select 'column', a.attrelid::regclass::text || '.' || a.attname,
-    pg_catalog.format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
-    || ' ' || coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
-from pg_catalog.pg_attribute as a
-inner join pg_catalog.pg_class as c on a.attrelid = c.oid
-left join pg_catalog.pg_attrdef as d on (a.attrelid, a.attnum) = (d.adrelid, d.adnum)
-where c.relnamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
-    and a.attnum > 0 and not a.attisdropped
-union all
-select 'constraint', c.conrelid::regclass::text || '.' || c.conname,
-    pg_catalog.pg_get_constraintdef(c.oid)
-from pg_catalog.pg_constraint as c
-where c.connamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
-union all
-select 'index', i.indexrelid::regclass::text, pg_catalog.pg_get_indexdef(i.indexrelid)
-from pg_catalog.pg_index as i
-inner join pg_catalog.pg_class as c on i.indrelid = c.oid
-where c.relnamespace in ('public'::regnamespace, 'jobqueue'::regnamespace, 'pgmq'::regnamespace)
-union all
-select 'trigger', t.tgrelid::regclass::text || '.' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid)
-from pg_catalog.pg_trigger as t
-where not t.tgisinternal
-union all
-select 'view', c.oid::regclass::text, pg_catalog.pg_get_viewdef(c.oid)
-from pg_catalog.pg_class as c
-where c.relkind = 'v' and c.relnamespace = 'jobqueue'::regnamespace
-union all
-select 'policy', p.polrelid::regclass::text || '.' || p.polname,
-    coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' ' || p.polroles::text
-from pg_catalog.pg_policy as p
-union all
-select 'extension', e.extname, e.extversion from pg_catalog.pg_extension as e
-union all
-select 'schema', n.nspname, coalesce(n.nspacl::text, '') || ' '
-    || coalesce(pg_catalog.obj_description(n.oid, 'pg_namespace'), '')
-from pg_catalog.pg_namespace as n
-where n.nspname in ('public', 'jobqueue', 'pgmq')
-union all
-select 'row', 'job_types.' || t.name, pg_catalog.to_jsonb(t.*)::text from public.job_types as t
-union all
-select 'row', 'settings', pg_catalog.to_jsonb(s.*)::text from jobqueue.settings as s
-union all
-select 'row', 'schema_versions.' || v.version, pg_catalog.to_jsonb(v.*)::text
-from jobqueue.schema_versions as v
-union all
-select 'row', 'pgmq.meta.' || m.queue_name, pg_catalog.to_jsonb(m.*)::text from pgmq.meta as m
-order by 1, 2, 3
-"""
-
-
-def snapshot(url: str) -> list[tuple]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(SNAPSHOT).fetchall()
 
 
 def test_a_second_install_changes_nothing(new_db):
@@ -356,7 +290,7 @@ def test_every_api_function_carries_its_contract_as_a_comment(new_db):
 
 def test_the_comments_file_is_generated_from_the_function_headers():
     result = subprocess.run(
-        [sys.executable, str(base.ROOT / "scripts" / "function_comments.py"), "--check"],
+        [sys.executable, str(ROOT / "scripts" / "function_comments.py"), "--check"],
         capture_output=True,
         text=True,
     )
@@ -366,7 +300,7 @@ def test_the_comments_file_is_generated_from_the_function_headers():
 
 def test_each_sql_file_reads_in_one_sitting():
     lengths = {
-        path.name: len(path.read_text().splitlines()) for path in (base.ROOT / "sql").rglob("*.sql")
+        path.name: len(path.read_text().splitlines()) for path in (ROOT / "sql").rglob("*.sql")
     }
 
     assert max(lengths.values()) <= 400, lengths
@@ -381,7 +315,7 @@ def test_an_install_drops_code_it_no_longer_has(new_db):
             " language sql as $$ select 'x' $$"
         )
 
-    base.install(new_db)
+    install(new_db)
 
     with psycopg.connect(new_db, autocommit=True) as conn:
         assert value(conn, "select to_regprocedure('jobqueue.leftover()') is null")
@@ -394,7 +328,7 @@ def test_an_install_refuses_to_downgrade_and_changes_nothing(new_db):
     before = snapshot(new_db)
 
     with pytest.raises(subprocess.CalledProcessError) as info:
-        base.install(new_db)
+        install(new_db)
 
     assert "99.0.0" in info.value.stderr and "never downgraded" in info.value.stderr
     assert snapshot(new_db) == before
@@ -409,7 +343,7 @@ def test_a_users_view_over_the_api_survives_an_install(new_db):
             )
         )
 
-    base.install(new_db)
+    install(new_db)
 
     with psycopg.connect(new_db, autocommit=True) as conn:
         assert value(conn, "select status from my_job") == "pending"
