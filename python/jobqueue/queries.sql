@@ -9,13 +9,15 @@
 
 -- name: job_submit
 select public.submit_job(
-    %(job_type)s::text, %(job_parameters)s::jsonb, %(user_id)s::uuid
+    %(job_type)s::text, %(job_parameters)s::jsonb, %(user_id)s::uuid,
+    %(run_at)s::timestamptz, %(priority)s::integer, %(dedup_key)s::text
 ) as job_id;
 
 -- name: job_submit_many
 select s.job_id
 from public.submit_jobs(
-    %(job_type)s::text, %(job_parameters)s::jsonb [], %(user_id)s::uuid
+    %(job_type)s::text, %(job_parameters)s::jsonb [], %(user_id)s::uuid,
+    %(run_at)s::timestamptz, %(priority)s::integer, %(dedup_keys)s::text []
 ) as s (job_id);
 
 -- name: job_validate_parameters
@@ -25,11 +27,15 @@ select public.validate_job_parameters(%(job_type)s::text, %(job_parameters)s::js
 select
     j.id, j.job_type, j.status, j.user_id, j.job_parameters,
     j.error_message, j.error_type, j.error_context, j.data_references,
-    j.retry_count, j.created_at, j.updated_at, j.started_at, j.completed_at
+    j.retry_count, j.created_at, j.updated_at, j.started_at, j.completed_at,
+    j.run_at, j.priority, j.dedup_key, j.retry_of
 from public.get_job(%(job_id)s::uuid) as j;
 
 -- name: job_cancel
 select public.cancel_job(%(job_id)s::uuid) as cancelled;
+
+-- name: job_retry
+select public.retry_job(%(job_id)s::uuid) as job_id;
 
 -- Acting for a user: the claims PostgREST would set, for this transaction
 -- only. Returns the claims they replace (NULL: none were set), read before

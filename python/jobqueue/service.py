@@ -25,7 +25,7 @@ in a transaction of the caller's that goes on after the call.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +58,10 @@ class JobRecord:
     updated_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    run_at: datetime | None = None
+    priority: int = 0
+    dedup_key: str | None = None
+    retry_of: UUID | None = None
 
 
 def _jsonb(value: Any) -> Jsonb | None:
@@ -119,8 +123,14 @@ class JobQueueService:
         job_type: str,
         job_parameters: Mapping[str, Any] | None = None,
         user_id: UUID | str | None = None,
+        *,
+        run_at: datetime | None = None,
+        priority: int = 0,
+        dedup_key: str | None = None,
     ) -> UUID:
-        """Validates and enqueues one job; returns its id. 22023 on bad input."""
+        """Validates and enqueues one job; returns its id. 22023 on bad input.
+        With a dedup_key that an unfinished job of the type holds, returns
+        that job's id and writes nothing."""
         with self._call() as cur:
             cur.execute(
                 queries.get("job_submit"),
@@ -128,6 +138,9 @@ class JobQueueService:
                     "job_type": job_type,
                     "job_parameters": _jsonb(job_parameters),
                     "user_id": user_id,
+                    "run_at": run_at,
+                    "priority": priority,
+                    "dedup_key": dedup_key,
                 },
             )
             row = cur.fetchone()
@@ -139,6 +152,10 @@ class JobQueueService:
         job_type: str,
         job_parameters: Iterable[Mapping[str, Any] | None],
         user_id: UUID | str | None = None,
+        *,
+        run_at: datetime | None = None,
+        priority: int = 0,
+        dedup_keys: Sequence[str | None] | None = None,
     ) -> list[UUID]:
         """Enqueues one job per parameters object, all or none; ids in order."""
         with self._call() as cur:
@@ -148,6 +165,9 @@ class JobQueueService:
                     "job_type": job_type,
                     "job_parameters": [_jsonb(p) for p in job_parameters],
                     "user_id": user_id,
+                    "run_at": run_at,
+                    "priority": priority,
+                    "dedup_keys": None if dedup_keys is None else list(dedup_keys),
                 },
             )
             return [row[0] for row in cur.fetchall()]
@@ -171,12 +191,22 @@ class JobQueueService:
         return record
 
     def cancel_job(self, job_id: UUID | str) -> bool:
-        """Fails a pending job as 'Cancelled': True; any other status: False."""
+        """Fails a pending or running job as 'Cancelled': True; a finished
+        one: False."""
         with self._call() as cur:
             cur.execute(queries.get("job_cancel"), {"job_id": job_id})
             row = cur.fetchone()
         assert row is not None
         return bool(row[0])
+
+    def retry_job(self, job_id: UUID | str) -> UUID:
+        """Submits a failed job again as a new job; returns the new id.
+        WrongState (55000) when the job is not failed."""
+        with self._call() as cur:
+            cur.execute(queries.get("job_retry"), {"job_id": job_id})
+            row = cur.fetchone()
+        assert row is not None
+        return row[0]
 
     # -- plumbing ------------------------------------------------------------
 

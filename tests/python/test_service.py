@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -197,3 +198,27 @@ def test_only_lost_connections_serialization_failures_and_deadlocks_are_retryabl
         assert errors.is_retryable(exc) and not errors.is_connection_loss(exc)
     assert not errors.is_retryable(database_error(db, "select 1/0"))
     assert not errors.is_retryable(ValueError("not a database error"))
+
+
+def test_submit_options_reach_the_job_and_a_key_returns_the_holder(service):
+    run_at = datetime.now(timezone.utc) + timedelta(hours=1)
+    job_id = service.submit_job(
+        "sample_task", {}, user_id=USER, run_at=run_at, priority=5, dedup_key="nightly"
+    )
+
+    record = service.get_job(job_id)
+    assert (record.run_at, record.priority, record.dedup_key) == (run_at, 5, "nightly")
+    assert service.submit_job("sample_task", {}, user_id=USER, dedup_key="nightly") == job_id
+    ids = service.submit_jobs("sample_task", [{}, {}], user_id=USER, dedup_keys=["a", "a"])
+    assert ids[0] == ids[1]
+
+
+def test_retry_job_submits_a_cancelled_job_again(service):
+    job_id = service.submit_job("sample_task", None, user_id=USER)
+    service.cancel_job(job_id)
+
+    retried = service.retry_job(job_id)
+
+    assert service.get_job(retried).retry_of == job_id
+    with pytest.raises(WrongState):
+        service.retry_job(retried)
