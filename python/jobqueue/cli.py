@@ -12,8 +12,10 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -45,6 +47,27 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
     return value
+
+
+_DURATION = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>[smhd]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    """'30s', '5m', '2h', '1d' or '90' (seconds) as a timedelta."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration such as 30s, 5m, 2h or 1d")
+    return timedelta(seconds=float(match["amount"]) * _SECONDS[match["unit"]])
+
+
+def _timestamp(text: str) -> datetime:
+    """An ISO 8601 time; one without a time zone is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an ISO 8601 time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _non_negative_float(text: str) -> float:
@@ -155,6 +178,29 @@ def build_parser() -> argparse.ArgumentParser:
         "parameters", metavar="JSON", nargs="?", default=None, help="job parameters (JSON object)"
     )
     p.add_argument("--user-id", help="the job's owner (uuid)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument(
+        "--run-at",
+        type=_timestamp,
+        metavar="TIME",
+        help="run it at this ISO 8601 time (with a time zone, else UTC), e.g. 2027-01-01T09:00",
+    )
+    when.add_argument(
+        "--delay",
+        type=_duration,
+        metavar="DURATION",
+        help="run it after this long: 30s, 5m, 2h or 1d (a number alone is seconds)",
+    )
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        help="from -100 to 100, higher first (default: 0)",
+    )
+    p.add_argument(
+        "--dedup-key",
+        help="while a pending or running job of the type holds this key, print its id instead",
+    )
 
     p = sub.add_parser("status", parents=[common], help="jobs per status and queue depth")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -248,8 +294,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
             parameters = json.loads(args.parameters)
         except json.JSONDecodeError as exc:
             raise CommandError(f"JSON: not valid JSON ({exc})") from exc
+    run_at = args.run_at
+    if args.delay is not None:
+        run_at = datetime.now(timezone.utc) + args.delay
     with JobQueueService.connect(args.database_url) as service:
-        job_id = service.submit_job(args.job_type, parameters, user_id=args.user_id)
+        job_id = service.submit_job(
+            args.job_type,
+            parameters,
+            user_id=args.user_id,
+            run_at=run_at,
+            priority=args.priority,
+            dedup_key=args.dedup_key,
+        )
     print(job_id)
     return 0
 

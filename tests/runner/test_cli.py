@@ -79,3 +79,28 @@ def test_an_unreachable_database_is_one_line_and_exit_1():
     assert result.returncode == 1
     assert result.stderr.startswith("jobqueue: error:")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_submit_takes_a_delay_a_priority_and_a_dedup_key(db, new_db):
+    first = run_cli(
+        new_db, "submit", "sample_task", "{}", "--user-id", str(USER),
+        "--delay", "2h", "--priority", "7", "--dedup-key", "nightly",
+    )  # fmt: skip
+    again = run_cli(
+        new_db, "submit", "sample_task", "--user-id", str(USER), "--dedup-key", "nightly"
+    )
+
+    assert first.returncode == 0, first.stderr
+    job_id = uuid.UUID(first.stdout.strip())
+    assert uuid.UUID(again.stdout.strip()) == job_id
+    row = job(db, job_id)
+    assert (row["priority"], row["dedup_key"]) == (7, "nightly")
+    hours = db.execute("select extract(epoch from run_at - now()) / 3600 from jobs").fetchone()[0]
+    assert 1.9 < hours <= 2
+
+
+def test_submit_refuses_a_malformed_delay_before_the_database(new_db):
+    result = run_cli(new_db, "submit", "sample_task", "--delay", "soon")
+
+    assert result.returncode == 2
+    assert "duration" in result.stderr
