@@ -435,7 +435,8 @@ def make_machine(url: str, stats: Counter[str]) -> type[RuleBasedStateMachine]:
             if old is None:
                 assert state == "P0002"
                 self.expect_only(before, {})
-            elif old.status == "pending":
+            elif old.status in ("pending", "processing"):
+                # A running job is cancelled too: its attempt's lease ends.
                 assert state is None and row[0] is True
                 self.expect_only(
                     before,
@@ -448,6 +449,7 @@ def make_machine(url: str, stats: Counter[str]) -> type[RuleBasedStateMachine]:
                     },
                 )
                 self.broken.discard(job_id)
+                self.end_lease(job_id)
             else:
                 assert state is None and row[0] is False
                 self.expect_only(before, {})
