@@ -8,9 +8,8 @@ comment on function public.cancel_job is
 $contract$A pending or processing job becomes failed with error_type 'Cancelled'
 and its message is deleted: true. A running attempt's later result is then
 refused as lease_lost (and dropped by the runner), and NOTIFY
-jobqueue_cancel with the job id as payload tells the runner at once, so
-that the handler can stop early (Job.cancelled() in Python). A finished
-job: false, nothing changed. P0002 for an unknown job, or another user's
+jobqueue_cancel carries the job id to whoever listens, so that a running
+handler can be told to stop early. A finished job: false, nothing changed. P0002 for an unknown job, or another user's
 (the same answer).
 Locks: the message, then the job (then, SKIP LOCKED, a message that a
 retry sent while it waited).$contract$;
