@@ -47,8 +47,3 @@ def parse_version(text: str) -> str:
 def package_version() -> str:
     """This package's version, from sql/version.sql."""
     return parse_version((sql_dir() / "version.sql").read_text(encoding="utf-8"))
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """'0.10.2' -> (0, 10, 2), for comparisons."""
-    return tuple(int(part) for part in version.split("."))
